@@ -91,6 +91,11 @@ impl fmt::Debug for Clip {
     }
 }
 
+/// Names one `play` request, so that "playback finished" can be matched to the request it
+/// answers and a late notice from a playback that was since replaced is recognised as stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlaybackId(pub u32);
+
 #[cfg(test)]
 mod tests {
     use super::*;

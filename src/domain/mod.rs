@@ -11,7 +11,7 @@ mod phone;
 
 pub use account_key::{AccountKey, AccountKeyError, InsuranceCode, PersonalId};
 pub use call_id::CallId;
-pub use clip::{Clip, Prompt};
+pub use clip::{Clip, PlaybackId, Prompt};
 pub use digit::{Digit, DigitError};
 pub use outcome::Outcome;
 pub use password::Password;
