@@ -1,5 +1,6 @@
 //! hotline: the IVR behind a social-insurance hotline's branch 8, where callers reset their
 //! VssID password by phone.
 
+pub mod config;
 pub mod domain;
 pub mod media;

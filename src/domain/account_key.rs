@@ -25,12 +25,19 @@ pub enum AccountKeyError {
     WrongLength { expected: &'static str, got: usize },
 }
 
-fn digits_of_length(text: &str, len: usize, expected: &'static str) -> Result<String, AccountKeyError> {
+fn digits_of_length(
+    text: &str,
+    len: usize,
+    expected: &'static str,
+) -> Result<String, AccountKeyError> {
     if !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AccountKeyError::NotDigits);
     }
     if text.len() != len {
-        return Err(AccountKeyError::WrongLength { expected, got: text.len() });
+        return Err(AccountKeyError::WrongLength {
+            expected,
+            got: text.len(),
+        });
     }
     Ok(text.to_owned())
 }
@@ -69,7 +76,10 @@ impl AccountKey {
         match text.len() {
             InsuranceCode::LEN => Ok(AccountKey::Code(InsuranceCode(text.to_owned()))),
             PersonalId::LEN => Ok(AccountKey::PersonalId(PersonalId(text.to_owned()))),
-            got => Err(AccountKeyError::WrongLength { expected: "10 or 12", got }),
+            got => Err(AccountKeyError::WrongLength {
+                expected: "10 or 12",
+                got,
+            }),
         }
     }
 
@@ -105,21 +115,36 @@ mod tests {
 
     #[test]
     fn ten_digits_are_an_insurance_code_twelve_a_personal_id() {
-        assert!(matches!(AccountKey::parse("0123456789"), Ok(AccountKey::Code(_))));
-        assert!(matches!(AccountKey::parse("001085012345"), Ok(AccountKey::PersonalId(_))));
+        assert!(matches!(
+            AccountKey::parse("0123456789"),
+            Ok(AccountKey::Code(_))
+        ));
+        assert!(matches!(
+            AccountKey::parse("001085012345"),
+            Ok(AccountKey::PersonalId(_))
+        ));
     }
 
     #[test]
     fn other_lengths_and_non_digits_are_refused() {
         assert_eq!(
             AccountKey::parse("012345678"),
-            Err(AccountKeyError::WrongLength { expected: "10 or 12", got: 9 })
+            Err(AccountKeyError::WrongLength {
+                expected: "10 or 12",
+                got: 9
+            })
         );
         assert_eq!(
             AccountKey::parse("01234567890"),
-            Err(AccountKeyError::WrongLength { expected: "10 or 12", got: 11 })
+            Err(AccountKeyError::WrongLength {
+                expected: "10 or 12",
+                got: 11
+            })
         );
-        assert_eq!(AccountKey::parse("01234x6789"), Err(AccountKeyError::NotDigits));
+        assert_eq!(
+            AccountKey::parse("01234x6789"),
+            Err(AccountKeyError::NotDigits)
+        );
         assert!(InsuranceCode::parse("001085012345").is_err());
         assert!(PersonalId::parse("0123456789").is_err());
     }

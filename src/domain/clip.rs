@@ -70,7 +70,10 @@ pub enum Clip {
 impl Clip {
     /// Every clip a prompt directory must hold.
     pub fn all() -> impl Iterator<Item = Clip> {
-        Prompt::ALL.into_iter().map(Clip::Prompt).chain((0..10).map(Clip::Digit))
+        Prompt::ALL
+            .into_iter()
+            .map(Clip::Prompt)
+            .chain((0..10).map(Clip::Digit))
     }
 
     /// The path relative to the prompt directory, e.g. `menu.wav` or `digits/7.wav`.
@@ -109,6 +112,9 @@ mod tests {
 
     #[test]
     fn debug_does_not_reveal_digit_clips() {
-        assert_eq!(format!("{:?}", [Clip::Digit(2), Clip::Digit(7)]), "[Digit(*), Digit(*)]");
+        assert_eq!(
+            format!("{:?}", [Clip::Digit(2), Clip::Digit(7)]),
+            "[Digit(*), Digit(*)]"
+        );
     }
 }

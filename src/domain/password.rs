@@ -68,7 +68,9 @@ mod tests {
 
     #[test]
     fn generated_passwords_differ() {
-        let a: Vec<_> = (0..20).map(|_| *Password::generate().expose_ascii()).collect();
+        let a: Vec<_> = (0..20)
+            .map(|_| *Password::generate().expose_ascii())
+            .collect();
         let distinct: std::collections::HashSet<_> = a.iter().collect();
         assert!(distinct.len() > 15, "CSPRNG output repeats: {distinct:?}");
     }

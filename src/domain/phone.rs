@@ -47,10 +47,18 @@ const RENUMBERED_MOBILE_PREFIXES: [(&str, &str); 17] = [
 ];
 
 /// Those two plus Viettel's 0169, Vietnamobile's 0186/0188 and Gmobile's 0199.
-const MORE_RENUMBERED: [(&str, &str); 4] = [("169", "39"), ("186", "56"), ("188", "58"), ("199", "59")];
+const MORE_RENUMBERED: [(&str, &str); 4] =
+    [("169", "39"), ("186", "56"), ("188", "58"), ("199", "59")];
 
 /// Names that SIP and PBXs use for a withheld caller.
-const ANONYMOUS_USERS: [&str; 6] = ["anonymous", "restricted", "unknown", "unavailable", "private", "withheld"];
+const ANONYMOUS_USERS: [&str; 6] = [
+    "anonymous",
+    "restricted",
+    "unknown",
+    "unavailable",
+    "private",
+    "withheld",
+];
 
 impl PhoneNumber {
     /// Parses any of the forms above. A bare user part or a whole `sip:`/`tel:` URI is accepted.
@@ -160,7 +168,10 @@ fn vietnamese(national: &str) -> Result<String, PhoneError> {
         return Err(PhoneError::BadLength(len + 1));
     }
     if len == 10 {
-        for (old, new) in RENUMBERED_MOBILE_PREFIXES.iter().chain(MORE_RENUMBERED.iter()) {
+        for (old, new) in RENUMBERED_MOBILE_PREFIXES
+            .iter()
+            .chain(MORE_RENUMBERED.iter())
+        {
             if let Some(subscriber) = national.strip_prefix(old) {
                 return Ok(format!("+84{new}{subscriber}"));
             }
@@ -174,7 +185,9 @@ mod tests {
     use super::*;
 
     fn norm(raw: &str) -> String {
-        PhoneNumber::parse(raw).unwrap_or_else(|e| panic!("{raw:?}: {e}")).0
+        PhoneNumber::parse(raw)
+            .unwrap_or_else(|e| panic!("{raw:?}: {e}"))
+            .0
     }
 
     #[test]
@@ -220,11 +233,17 @@ mod tests {
 
     #[test]
     fn withheld_and_garbage_are_refused() {
-        assert_eq!(PhoneNumber::parse("sip:anonymous@anonymous.invalid"), Err(PhoneError::Anonymous));
+        assert_eq!(
+            PhoneNumber::parse("sip:anonymous@anonymous.invalid"),
+            Err(PhoneError::Anonymous)
+        );
         assert_eq!(PhoneNumber::parse("Restricted"), Err(PhoneError::Anonymous));
         assert_eq!(PhoneNumber::parse(""), Err(PhoneError::Empty));
         assert_eq!(PhoneNumber::parse("sip:@host"), Err(PhoneError::Empty));
-        assert_eq!(PhoneNumber::parse("alice"), Err(PhoneError::BadCharacter('a')));
+        assert_eq!(
+            PhoneNumber::parse("alice"),
+            Err(PhoneError::BadCharacter('a'))
+        );
         assert_eq!(PhoneNumber::parse("12345"), Err(PhoneError::BadLength(5)));
         assert_eq!(PhoneNumber::parse("0912"), Err(PhoneError::BadLength(4)));
         assert!(PhoneNumber::parse("09123456789012").is_err());

@@ -1,0 +1,474 @@
+//! The service's configuration: one TOML file, every key overridable from the environment as
+//! `HOTLINE_<SECTION>__<KEY>` (e.g. `HOTLINE_SIP__LISTEN=0.0.0.0:5060`), every key with a default
+//! so that `hotline serve` runs with no file at all.
+//!
+//! Start-up refuses a bad value with one line naming the key, where it came from and what is
+//! wrong: an operator reading a journal should not have to guess which of forty keys broke.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Everything `hotline` can be told, section by section.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub sip: SipSection,
+    pub media: MediaSection,
+    pub database: DatabaseSection,
+    pub prompts: PromptsSection,
+    pub ivr: IvrSection,
+    pub billing: BillingSection,
+    pub security: SecuritySection,
+    pub log: LogSection,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipSection {
+    /// Where SIP over UDP is received.
+    pub listen: SocketAddr,
+    /// The address peers reach us at: written into Contact and the SDP `c=` line.
+    /// Defaults to the listen address, which must then not be a wildcard.
+    pub public_address: Option<IpAddr>,
+    /// Source addresses whose P-Asserted-Identity is believed (RFC 3325). Anyone else's PAI is
+    /// ignored, because anyone can write one. A list, or one comma-separated string.
+    #[serde(deserialize_with = "ip_list")]
+    pub trusted_peers: Vec<IpAddr>,
+    /// Log every SIP message in full. Off by default: messages carry callers' numbers.
+    pub log_messages: bool,
+    /// Ring for this long before answering (0 = answer at once).
+    pub answer_delay_ms: u64,
+    /// RFC 3261 timer T1; the 2xx is retransmitted from T1 and abandoned after 64·T1.
+    pub t1_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSection {
+    /// The UDP port range RTP is sent from and received on, one (even) port per call.
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://FILE` (created if missing) or, later, `postgres://…`.
+    pub url: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromptsSection {
+    /// A directory of 8 kHz mono 16-bit PCM WAVs named as in prompts/vi/manifest.csv.
+    pub dir: PathBuf,
+}
+
+/// Where a call starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryPoint {
+    /// Greet the caller and ask them to press 8.
+    Menu,
+    /// The PBX already chose branch 8: go straight to the code.
+    Code,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IvrSection {
+    pub entry: EntryPoint,
+    /// How long the caller has to press the first key after a prompt ends.
+    pub first_digit_timeout_ms: u64,
+    /// How long between two keys before the entry is taken as finished.
+    pub inter_digit_timeout_ms: u64,
+    /// Wrong or missing menu choices before goodbye.
+    pub menu_tries: u32,
+    /// Wrong-length or missing codes before goodbye.
+    pub code_tries: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingSection {
+    /// Charged per started minute from the 200 OK to the BYE.
+    pub rate_per_minute: u32,
+    pub currency: String,
+    /// Tell the caller the rate before the menu.
+    pub announce_rate: bool,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySection {
+    /// Secret mixed into every password hash and kept outside the database. When unset, one is
+    /// generated into a file beside the SQLite database.
+    pub pepper: Option<String>,
+    /// Failed matches from one calling number within the window before it is locked out.
+    pub max_failures_per_caller: u32,
+    /// Failed matches against one code within the window before it is locked out.
+    pub max_failures_per_code: u32,
+    /// Resets of one account within the window before it is locked out.
+    pub max_resets_per_account: u32,
+    pub window_hours: u32,
+    /// Password hashes computed at once; each takes ~19 MiB and a core for ~30 ms.
+    pub hash_concurrency: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// A tracing filter, e.g. `info` or `hotline=debug,rsipstack=warn`.
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for SipSection {
+    fn default() -> Self {
+        SipSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            public_address: None,
+            trusted_peers: Vec::new(),
+            log_messages: false,
+            answer_delay_ms: 0,
+            t1_ms: 500,
+        }
+    }
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        MediaSection {
+            rtp_port_min: 10000,
+            rtp_port_max: 20000,
+        }
+    }
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection {
+            url: "sqlite://hotline.db".into(),
+        }
+    }
+}
+
+impl Default for PromptsSection {
+    fn default() -> Self {
+        PromptsSection {
+            dir: PathBuf::from("prompts/vi"),
+        }
+    }
+}
+
+impl Default for IvrSection {
+    fn default() -> Self {
+        IvrSection {
+            entry: EntryPoint::Menu,
+            first_digit_timeout_ms: 10_000,
+            inter_digit_timeout_ms: 5_000,
+            menu_tries: 3,
+            code_tries: 3,
+        }
+    }
+}
+
+impl Default for BillingSection {
+    fn default() -> Self {
+        BillingSection {
+            rate_per_minute: 1000,
+            currency: "VND".into(),
+            announce_rate: true,
+        }
+    }
+}
+
+impl Default for SecuritySection {
+    fn default() -> Self {
+        SecuritySection {
+            pepper: None,
+            max_failures_per_caller: 5,
+            max_failures_per_code: 3,
+            max_resets_per_account: 5,
+            window_hours: 24,
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            filter: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// The pepper is a secret: `Debug` (and so any config dump) shows only whether it is set.
+impl fmt::Debug for SecuritySection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecuritySection")
+            .field("pepper", &self.pepper.as_ref().map(|_| "<set>"))
+            .field("max_failures_per_caller", &self.max_failures_per_caller)
+            .field("max_failures_per_code", &self.max_failures_per_code)
+            .field("max_resets_per_account", &self.max_resets_per_account)
+            .field("window_hours", &self.window_hours)
+            .field("hash_concurrency", &self.hash_concurrency)
+            .finish()
+    }
+}
+
+/// A configuration that cannot be used, described in one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {key}: {problem}")]
+pub struct ConfigError {
+    /// The dotted key, e.g. `media.rtp_port_min`, or the file when it cannot be read at all.
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The prefix of environment overrides; `__` separates section and key.
+pub const ENV_PREFIX: &str = "HOTLINE_";
+
+impl Config {
+    /// Defaults, then the file (when given), then `HOTLINE_*` variables from the process
+    /// environment; validated.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_with_env(file, Env::prefixed(ENV_PREFIX).split("__"))
+    }
+
+    fn load_with_env(file: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    &path.display().to_string(),
+                    "no such file",
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: Config = figment
+            .merge(env)
+            .extract()
+            .map_err(describe_figment_error)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: ranges, relations between keys, required pairings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let sip = &self.sip;
+        if sip.listen.ip().is_unspecified() && sip.public_address.is_none() {
+            return Err(ConfigError::new(
+                "sip.public_address",
+                format!(
+                    "must be set when sip.listen is the wildcard {}",
+                    sip.listen.ip()
+                ),
+            ));
+        }
+        if let Some(public) = sip.public_address
+            && public.is_unspecified()
+        {
+            return Err(ConfigError::new(
+                "sip.public_address",
+                "must be an address peers can reach, not a wildcard",
+            ));
+        }
+        if !(10..=10_000).contains(&sip.t1_ms) {
+            return Err(ConfigError::new(
+                "sip.t1_ms",
+                format!("{} is outside 10..=10000", sip.t1_ms),
+            ));
+        }
+        if sip.answer_delay_ms > 60_000 {
+            return Err(ConfigError::new(
+                "sip.answer_delay_ms",
+                "must be at most 60000 (one minute of ringing)",
+            ));
+        }
+        let media = &self.media;
+        if media.rtp_port_min < 1024 {
+            return Err(ConfigError::new(
+                "media.rtp_port_min",
+                format!(
+                    "{} is a privileged port; use 1024 or more",
+                    media.rtp_port_min
+                ),
+            ));
+        }
+        if media.rtp_port_max < media.rtp_port_min.saturating_add(1) {
+            return Err(ConfigError::new(
+                "media.rtp_port_max",
+                format!(
+                    "{} must be above media.rtp_port_min ({})",
+                    media.rtp_port_max, media.rtp_port_min
+                ),
+            ));
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "database.url",
+                format!("{url:?} must start with sqlite: or postgres://"),
+            ));
+        }
+        let ivr = &self.ivr;
+        for (key, ms) in [
+            ("ivr.first_digit_timeout_ms", ivr.first_digit_timeout_ms),
+            ("ivr.inter_digit_timeout_ms", ivr.inter_digit_timeout_ms),
+        ] {
+            if !(500..=120_000).contains(&ms) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{ms} is outside 500..=120000 ms"),
+                ));
+            }
+        }
+        for (key, tries) in [
+            ("ivr.menu_tries", ivr.menu_tries),
+            ("ivr.code_tries", ivr.code_tries),
+        ] {
+            if !(1..=10).contains(&tries) {
+                return Err(ConfigError::new(key, format!("{tries} is outside 1..=10")));
+            }
+        }
+        let currency = &self.billing.currency;
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(ConfigError::new(
+                "billing.currency",
+                format!("{currency:?} is not an ISO 4217 code like \"VND\""),
+            ));
+        }
+        let security = &self.security;
+        if let Some(pepper) = &security.pepper
+            && pepper.len() < 16
+        {
+            return Err(ConfigError::new(
+                "security.pepper",
+                "must be at least 16 characters",
+            ));
+        }
+        for (key, n) in [
+            (
+                "security.max_failures_per_caller",
+                security.max_failures_per_caller,
+            ),
+            (
+                "security.max_failures_per_code",
+                security.max_failures_per_code,
+            ),
+            (
+                "security.max_resets_per_account",
+                security.max_resets_per_account,
+            ),
+            ("security.window_hours", security.window_hours),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if !(1..=64).contains(&security.hash_concurrency) {
+            return Err(ConfigError::new(
+                "security.hash_concurrency",
+                format!("{} is outside 1..=64", security.hash_concurrency),
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
+            return Err(ConfigError::new("log.filter", e.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The address written into Contact and SDP.
+    pub fn public_address(&self) -> IpAddr {
+        self.sip.public_address.unwrap_or(self.sip.listen.ip())
+    }
+
+    pub fn first_digit_timeout(&self) -> Duration {
+        Duration::from_millis(self.ivr.first_digit_timeout_ms)
+    }
+
+    pub fn inter_digit_timeout(&self) -> Duration {
+        Duration::from_millis(self.ivr.inter_digit_timeout_ms)
+    }
+
+    pub fn lockout_window(&self) -> Duration {
+        Duration::from_secs(u64::from(self.security.window_hours) * 3600)
+    }
+}
+
+/// Turns figment's error into our one line: the dotted key, where the value came from
+/// (file or environment variable) and serde's complaint.
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    let key = if error.path.is_empty() {
+        "config".to_owned()
+    } else {
+        error.path.join(".")
+    };
+    let source = error
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            Some(source) => format!(" (from {source})"),
+            None => format!(" (from {})", m.name),
+        })
+        .unwrap_or_default();
+    ConfigError {
+        key,
+        problem: format!("{}{source}", error.kind),
+    }
+}
+
+/// Accepts `["10.0.0.1", "10.0.0.2"]` from a file or `10.0.0.1,10.0.0.2` from an environment variable.
+fn ip_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        One(String),
+    }
+    let items = match ListOrString::deserialize(deserializer)? {
+        ListOrString::List(items) => items,
+        ListOrString::One(text) => text.split(',').map(str::to_owned).collect(),
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an IP address")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,164 @@
+use figment::Jail;
+
+use super::*;
+
+fn load_in_jail(toml: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut result = None;
+    Jail::expect_with(|jail| {
+        let file = match toml {
+            Some(text) => {
+                jail.create_file("hotline.toml", text)?;
+                Some(jail.directory().join("hotline.toml"))
+            }
+            None => None,
+        };
+        for (name, value) in env {
+            jail.set_env(name, value);
+        }
+        result = Some(Config::load(file.as_deref()));
+        Ok(())
+    });
+    result.expect("jail ran")
+}
+
+#[test]
+fn every_key_has_a_default() {
+    let config = load_in_jail(None, &[]).unwrap();
+    assert_eq!(config.sip.listen.to_string(), "127.0.0.1:5060");
+    assert_eq!(config.public_address().to_string(), "127.0.0.1");
+    assert_eq!(config.database.url, "sqlite://hotline.db");
+    assert_eq!(config.prompts.dir, PathBuf::from("prompts/vi"));
+    assert_eq!(config.ivr.entry, EntryPoint::Menu);
+    assert_eq!(config.first_digit_timeout(), Duration::from_secs(10));
+    assert_eq!(config.inter_digit_timeout(), Duration::from_secs(5));
+    assert_eq!((config.ivr.menu_tries, config.ivr.code_tries), (3, 3));
+    assert_eq!(config.billing.rate_per_minute, 1000);
+    assert_eq!(config.billing.currency, "VND");
+    assert!(config.billing.announce_rate);
+    assert!(config.security.pepper.is_none());
+    assert_eq!(config.security.max_failures_per_caller, 5);
+    assert_eq!(config.security.max_failures_per_code, 3);
+    assert_eq!(config.security.max_resets_per_account, 5);
+    assert!(
+        !config.sip.log_messages,
+        "the raw SIP log carries caller numbers: off by default"
+    );
+}
+
+#[test]
+fn file_values_override_defaults_and_env_overrides_the_file() {
+    let toml = r#"
+        [sip]
+        listen = "0.0.0.0:5080"
+        public_address = "192.0.2.10"
+        trusted_peers = ["10.0.0.1", "10.0.0.2"]
+        [ivr]
+        entry = "code"
+        [media]
+        rtp_port_min = 30000
+        rtp_port_max = 30100
+    "#;
+    let config = load_in_jail(
+        Some(toml),
+        &[
+            ("HOTLINE_SIP__LISTEN", "0.0.0.0:5090"),
+            ("HOTLINE_BILLING__RATE_PER_MINUTE", "2000"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.sip.listen.to_string(), "0.0.0.0:5090");
+    assert_eq!(config.public_address().to_string(), "192.0.2.10");
+    assert_eq!(config.sip.trusted_peers.len(), 2);
+    assert_eq!(config.ivr.entry, EntryPoint::Code);
+    assert_eq!(
+        (config.media.rtp_port_min, config.media.rtp_port_max),
+        (30000, 30100)
+    );
+    assert_eq!(config.billing.rate_per_minute, 2000);
+}
+
+#[test]
+fn trusted_peers_accept_a_comma_separated_environment_value() {
+    let config = load_in_jail(
+        None,
+        &[("HOTLINE_SIP__TRUSTED_PEERS", "10.0.0.1, 10.0.0.2")],
+    )
+    .unwrap();
+    assert_eq!(
+        config.sip.trusted_peers,
+        vec![
+            "10.0.0.1".parse::<IpAddr>().unwrap(),
+            "10.0.0.2".parse().unwrap()
+        ]
+    );
+}
+
+fn error_of(toml: Option<&str>, env: &[(&str, &str)]) -> ConfigError {
+    load_in_jail(toml, env).expect_err("the configuration should be refused")
+}
+
+#[test]
+fn a_bad_value_names_its_key_in_one_line() {
+    let e = error_of(None, &[("HOTLINE_SIP__LISTEN", "not-an-address")]);
+    assert_eq!(e.key, "sip.listen");
+    assert!(e.problem.contains("HOTLINE_"), "{e}");
+    assert!(!e.to_string().contains('\n'), "{e}");
+
+    let e = error_of(
+        Some("[media]\nrtp_port_min = 20000\nrtp_port_max = 10000\n"),
+        &[],
+    );
+    assert_eq!(e.key, "media.rtp_port_max");
+
+    let e = error_of(Some("[ivr]\nentry = \"sometimes\"\n"), &[]);
+    assert_eq!(e.key, "ivr.entry");
+
+    let e = error_of(None, &[("HOTLINE_SIP__TRUSTED_PEERS", "10.0.0.1,pbx")]);
+    assert!(e.problem.contains("\"pbx\" is not an IP address"), "{e}");
+
+    let e = error_of(None, &[("HOTLINE_DATABASE__URL", "mysql://x")]);
+    assert_eq!(e.key, "database.url");
+
+    let e = error_of(None, &[("HOTLINE_BILLING__CURRENCY", "dong")]);
+    assert_eq!(e.key, "billing.currency");
+
+    let e = error_of(None, &[("HOTLINE_SECURITY__PEPPER", "short")]);
+    assert_eq!(e.key, "security.pepper");
+    assert!(
+        !e.to_string().contains("short"),
+        "the error must not echo the secret: {e}"
+    );
+
+    let e = error_of(None, &[("HOTLINE_IVR__CODE_TRIES", "0")]);
+    assert_eq!(e.key, "ivr.code_tries");
+}
+
+#[test]
+fn a_misspelt_key_is_refused_rather_than_ignored() {
+    let e = error_of(Some("[sip]\nlisen = \"127.0.0.1:5060\"\n"), &[]);
+    assert!(e.problem.contains("lisen"), "{e}");
+}
+
+#[test]
+fn a_wildcard_listen_needs_a_public_address() {
+    let e = error_of(None, &[("HOTLINE_SIP__LISTEN", "0.0.0.0:5060")]);
+    assert_eq!(e.key, "sip.public_address");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let e = Config::load(Some(Path::new("/nonexistent/hotline.toml"))).unwrap_err();
+    assert_eq!(e.key, "/nonexistent/hotline.toml");
+}
+
+#[test]
+fn debug_output_hides_the_pepper() {
+    let config = load_in_jail(
+        None,
+        &[("HOTLINE_SECURITY__PEPPER", "0123456789abcdef-secret")],
+    )
+    .unwrap();
+    let dump = format!("{config:?}");
+    assert!(!dump.contains("secret"), "{dump}");
+    assert!(dump.contains("<set>"));
+}
