@@ -92,6 +92,9 @@ pub struct IvrSection {
     pub menu_tries: u32,
     /// Wrong-length or missing codes before goodbye.
     pub code_tries: u32,
+    /// A call still up after this long is ended, whatever it is doing: a safety net so a stuck
+    /// call can never keep billing the caller.
+    pub max_call_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -182,6 +185,7 @@ impl Default for IvrSection {
             inter_digit_timeout_ms: 5_000,
             menu_tries: 3,
             code_tries: 3,
+            max_call_seconds: 600,
         }
     }
 }
@@ -360,6 +364,12 @@ impl Config {
                 return Err(ConfigError::new(key, format!("{tries} is outside 1..=10")));
             }
         }
+        if !(30..=86_400).contains(&ivr.max_call_seconds) {
+            return Err(ConfigError::new(
+                "ivr.max_call_seconds",
+                format!("{} is outside 30..=86400", ivr.max_call_seconds),
+            ));
+        }
         let currency = &self.billing.currency;
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(ConfigError::new(
@@ -418,6 +428,10 @@ impl Config {
 
     pub fn inter_digit_timeout(&self) -> Duration {
         Duration::from_millis(self.ivr.inter_digit_timeout_ms)
+    }
+
+    pub fn max_call_duration(&self) -> Duration {
+        Duration::from_secs(self.ivr.max_call_seconds)
     }
 
     pub fn lockout_window(&self) -> Duration {

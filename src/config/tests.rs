@@ -162,3 +162,11 @@ fn debug_output_hides_the_pepper() {
     assert!(!dump.contains("secret"), "{dump}");
     assert!(dump.contains("<set>"));
 }
+
+#[test]
+fn the_documented_example_is_exactly_the_defaults() {
+    let example = include_str!("../../docs/hotline.example.toml");
+    let config = load_in_jail(Some(example), &[]).unwrap();
+    let defaults = Config::default();
+    assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+}
