@@ -2,4 +2,5 @@
 //! VssID password by phone.
 
 pub mod domain;
+pub mod ivr;
 pub mod media;
