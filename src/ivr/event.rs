@@ -14,7 +14,7 @@ pub enum Event {
     /// One key press (one per press, already de-duplicated by the DTMF layer).
     Digit(Digit),
     /// A [`Action::Play`] came to its natural end. Not sent after [`Action::StopPlayback`] or
-    /// when a newer `Play` replaced it.
+    /// when a newer `Play` replaced it (the flow ignores one that slips through anyway).
     PlaybackFinished(PlaybackId),
     /// A timer armed by [`Action::StartTimer`] ran out.
     TimerFired(TimerId),
@@ -56,7 +56,9 @@ pub enum Action {
     Play { id: PlaybackId, clips: Vec<Clip> },
     /// Stop the current playback (barge-in); no `PlaybackFinished` follows.
     StopPlayback,
-    /// Arm (or re-arm) the timer with this id to fire `after` from now.
+    /// Arm (or re-arm) the timer with this id to fire `after` from now. The flow ignores a
+    /// firing of a timer it cancelled, but it cannot tell two armings of one id apart: the
+    /// driver must deliver `TimerFired` only for the latest one (check the deadline on firing).
     StartTimer { id: TimerId, after: Duration },
     /// Disarm the timer with this id, if armed.
     CancelTimer(TimerId),

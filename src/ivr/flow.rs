@@ -1,6 +1,12 @@
 //! The call flow of branch 8 as a state machine: [`Flow::handle`] takes one [`Event`] and returns
 //! the [`Action`]s it causes. It never reads a clock or touches a socket, so tests drive it on a
 //! virtual clock and the driver owns all the waiting.
+//!
+//! One invariant keeps a call from going quiet for ever: while the flow listens for keys, either
+//! a prompt is playing (whose end arms the first-digit timer) or a timer is armed. Every key
+//! keeps it: a digit re-arms the inter-digit timer, `#` and `*` lead to a new prompt or to
+//! verification, and A–D change nothing at all. So a key that barges in and leaves no digit
+//! never needs a timer of its own.
 
 use std::mem;
 
@@ -128,6 +134,16 @@ impl Flow {
     #[cfg(test)]
     pub(super) fn keyed_len(&self) -> usize {
         self.entry.len()
+    }
+
+    /// True if the flow waits for something that will never come (see the module docs).
+    #[cfg(test)]
+    pub(super) fn is_stuck(&self) -> bool {
+        match self.step {
+            Step::Menu | Step::Code => self.playing.is_none() && self.armed.is_none(),
+            Step::Closing => self.playing.is_none(),
+            Step::Ringing | Step::CheckingCaller | Step::Verifying | Step::Finished => false,
+        }
     }
 
     fn on_answered(&mut self) {
