@@ -1,0 +1,9 @@
+//! The call flow driven through every branch and timeout on a virtual clock.
+
+mod harness;
+
+mod code;
+mod hangup;
+mod menu;
+mod random;
+mod verify;
