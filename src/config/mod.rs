@@ -14,6 +14,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::ivr::Entry;
+
 /// Everything `hotline` can be told, section by section.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -70,20 +72,11 @@ pub struct PromptsSection {
     pub dir: PathBuf,
 }
 
-/// Where a call starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EntryPoint {
-    /// Greet the caller and ask them to press 8.
-    Menu,
-    /// The PBX already chose branch 8: go straight to the code.
-    Code,
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IvrSection {
-    pub entry: EntryPoint,
+    /// `menu` (greet, ask for 8) or `code` (the PBX already chose branch 8).
+    pub entry: Entry,
     /// How long the caller has to press the first key after a prompt ends.
     pub first_digit_timeout_ms: u64,
     /// How long between two keys before the entry is taken as finished.
@@ -180,7 +173,7 @@ impl Default for PromptsSection {
 impl Default for IvrSection {
     fn default() -> Self {
         IvrSection {
-            entry: EntryPoint::Menu,
+            entry: Entry::Menu,
             first_digit_timeout_ms: 10_000,
             inter_digit_timeout_ms: 5_000,
             menu_tries: 3,

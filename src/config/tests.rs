@@ -28,7 +28,7 @@ fn every_key_has_a_default() {
     assert_eq!(config.public_address().to_string(), "127.0.0.1");
     assert_eq!(config.database.url, "sqlite://hotline.db");
     assert_eq!(config.prompts.dir, PathBuf::from("prompts/vi"));
-    assert_eq!(config.ivr.entry, EntryPoint::Menu);
+    assert_eq!(config.ivr.entry, Entry::Menu);
     assert_eq!(config.first_digit_timeout(), Duration::from_secs(10));
     assert_eq!(config.inter_digit_timeout(), Duration::from_secs(5));
     assert_eq!((config.ivr.menu_tries, config.ivr.code_tries), (3, 3));
@@ -69,7 +69,7 @@ fn file_values_override_defaults_and_env_overrides_the_file() {
     assert_eq!(config.sip.listen.to_string(), "0.0.0.0:5090");
     assert_eq!(config.public_address().to_string(), "192.0.2.10");
     assert_eq!(config.sip.trusted_peers.len(), 2);
-    assert_eq!(config.ivr.entry, EntryPoint::Code);
+    assert_eq!(config.ivr.entry, Entry::Code);
     assert_eq!(
         (config.media.rtp_port_min, config.media.rtp_port_max),
         (30000, 30100)
