@@ -1,14 +1,5 @@
 //! Per-minute billing arithmetic, kept pure so the rounding rules are tested on their own.
 
-/// The price of a minute: what every CDR is charged at when it closes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tariff {
-    /// Amount per started minute, in the currency's smallest unit (VND has no subunit).
-    pub per_minute: u32,
-    /// ISO 4217 code, e.g. "VND".
-    pub currency: String,
-}
-
 const MINUTE_MS: u64 = 60_000;
 
 /// Minutes billed for a call answered for `duration_ms`: every started minute counts, and the first
@@ -17,9 +8,10 @@ pub fn billed_minutes(duration_ms: u64) -> u64 {
     duration_ms.div_ceil(MINUTE_MS).max(1)
 }
 
-/// `minutes × per_minute`, saturating rather than wrapping on absurd inputs.
-pub(crate) fn amount(minutes: u64, tariff: &Tariff) -> u64 {
-    minutes.saturating_mul(u64::from(tariff.per_minute))
+/// `minutes × rate_per_minute`, saturating rather than wrapping on absurd inputs. Amounts are in
+/// the currency's smallest unit (VND has no subunit).
+pub fn amount(minutes: u64, rate_per_minute: u32) -> u64 {
+    minutes.saturating_mul(u64::from(rate_per_minute))
 }
 
 #[cfg(test)]
@@ -49,11 +41,8 @@ mod tests {
 
     #[test]
     fn amount_is_minutes_times_rate() {
-        let tariff = Tariff {
-            per_minute: 1000,
-            currency: "VND".into(),
-        };
-        assert_eq!(amount(2, &tariff), 2000);
-        assert_eq!(amount(u64::MAX, &tariff), u64::MAX);
+        assert_eq!(amount(2, 1000), 2000);
+        assert_eq!(amount(1, 0), 0);
+        assert_eq!(amount(u64::MAX, 1000), u64::MAX);
     }
 }

@@ -5,11 +5,9 @@
 //! minutes and amount. If the process dies mid-call, [`Store::close_interrupted`] closes the CDR at
 //! start-up from its ticks: every minute that was ticked is billed, none twice.
 
-use std::net::SocketAddr;
-
 use time::OffsetDateTime;
 
-use super::billing::{self, Tariff};
+use super::billing;
 use super::{Store, StoreError, clock};
 use crate::domain::{CallId, Outcome, PhoneNumber};
 
@@ -22,8 +20,8 @@ pub struct NewCdr {
     /// The caller normalised, when it parsed.
     pub caller: Option<PhoneNumber>,
     pub called: String,
-    /// Where the INVITE came from.
-    pub source: SocketAddr,
+    /// Where the INVITE came from (`ip:port`).
+    pub source: String,
     pub answered_at: OffsetDateTime,
 }
 
@@ -118,7 +116,7 @@ impl Store {
         .bind(&cdr.caller_raw)
         .bind(cdr.caller.as_ref().map(PhoneNumber::as_str))
         .bind(&cdr.called)
-        .bind(cdr.source.to_string())
+        .bind(&cdr.source)
         .bind(answered_at)
         .execute(&mut *tx)
         .await?;
@@ -138,14 +136,16 @@ impl Store {
         insert_tick(&mut conn, call_id, minute, clock::to_millis(at)?).await
     }
 
-    /// Closes the CDR of a call that ended at `ended_at`: billed per started minute at `tariff`.
+    /// Closes the CDR of a call that ended at `ended_at`, billed per started minute at
+    /// `rate_per_minute` (in the smallest unit of `currency`).
     /// Closing a closed (or unknown) CDR changes nothing; returns whether this call closed it.
     pub async fn close_cdr(
         &self,
         call_id: &CallId,
         ended_at: OffsetDateTime,
         outcome: Outcome,
-        tariff: &Tariff,
+        rate_per_minute: u32,
+        currency: &str,
     ) -> Result<bool, StoreError> {
         let ended_ms = clock::to_millis(ended_at)?;
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
@@ -160,7 +160,7 @@ impl Store {
         // A clock stepped backwards must not make a negative duration.
         let duration_ms = ended_ms.saturating_sub(answered_ms).max(0);
         let minutes = billing::billed_minutes(duration_ms.unsigned_abs());
-        let amount = billing::amount(minutes, tariff);
+        let amount = billing::amount(minutes, rate_per_minute);
         sqlx::query(
             "UPDATE cdrs SET ended_at = $2, duration_ms = $3, billed_minutes = $4, amount = $5, currency = $6, \
              outcome = $7 WHERE call_id = $1",
@@ -170,7 +170,7 @@ impl Store {
         .bind(duration_ms)
         .bind(saturating_i64(minutes))
         .bind(saturating_i64(amount))
-        .bind(&tariff.currency)
+        .bind(currency)
         .bind(outcome.as_str())
         .execute(&mut *tx)
         .await?;
@@ -181,7 +181,11 @@ impl Store {
     /// Closes every CDR a crash left open, from its ticks: billed minutes = ticks written, ended at
     /// the last tick, outcome `interrupted`. Run once at start-up, before any call is answered (a
     /// live call's CDR is open too). Returns how many were closed.
-    pub async fn close_interrupted(&self, tariff: &Tariff) -> Result<u64, StoreError> {
+    pub async fn close_interrupted(
+        &self,
+        rate_per_minute: u32,
+        currency: &str,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let result = sqlx::query(
             "UPDATE cdrs SET \
@@ -194,8 +198,8 @@ impl Store {
                  outcome = $3 \
              WHERE ended_at IS NULL",
         )
-        .bind(i64::from(tariff.per_minute))
-        .bind(&tariff.currency)
+        .bind(i64::from(rate_per_minute))
+        .bind(currency)
         .bind(Outcome::Interrupted.as_str())
         .execute(&mut *tx)
         .await?;

@@ -33,32 +33,24 @@ pub enum HashError {
 }
 
 impl Hasher {
-    /// argon2id with the default parameters (m=19 MiB, t=2, p=1), at most `max_concurrency` hashes at
-    /// a time (at least 1).
-    pub fn new(pepper: Pepper, max_concurrency: usize) -> Result<Hasher, HashError> {
+    /// argon2id with the default parameters (m=19 MiB, t=2, p=1), at most `max_concurrency` hashes
+    /// at a time; 0 means as many as the machine has cores.
+    pub fn new(pepper: Pepper, max_concurrency: usize) -> Hasher {
         Hasher::with_params(pepper, Params::default(), max_concurrency)
-    }
-
-    /// At most as many hashes at a time as the machine has cores.
-    pub fn with_default_concurrency(pepper: Pepper) -> Result<Hasher, HashError> {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Hasher::new(pepper, cores)
     }
 
     /// Other argon2 parameters (tests use small ones). Verification always uses the parameters
     /// recorded in the PHC string, so changing them later keeps old hashes valid.
-    pub fn with_params(
-        pepper: Pepper,
-        params: Params,
-        max_concurrency: usize,
-    ) -> Result<Hasher, HashError> {
-        // Fail now, not at the first call, if the pepper is too long for argon2.
-        argon2(pepper.as_bytes(), params.clone())?;
-        Ok(Hasher {
+    pub fn with_params(pepper: Pepper, params: Params, max_concurrency: usize) -> Hasher {
+        let permits = match max_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        Hasher {
             pepper,
             params,
-            permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
-        })
+            permits: Arc::new(Semaphore::new(permits)),
+        }
     }
 
     /// An argon2id PHC string (`$argon2id$v=19$…`) of `password`, with a fresh random salt.
@@ -120,7 +112,7 @@ pub(crate) mod tests {
     /// Small parameters so tests hash in well under a millisecond.
     pub(crate) fn cheap_hasher(pepper: &str) -> Hasher {
         let params = Params::new(64, 1, 1, None).unwrap();
-        Hasher::with_params(Pepper::from_configured(pepper).unwrap(), params, 4).unwrap()
+        Hasher::with_params(Pepper::from_configured(pepper).unwrap(), params, 4)
     }
 
     #[tokio::test]
@@ -143,8 +135,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn default_parameters_are_argon2id_m19456_t2_p1() {
-        let hasher =
-            Hasher::new(Pepper::from_configured("pepper-0123456789abc").unwrap(), 1).unwrap();
+        let hasher = Hasher::new(Pepper::from_configured("pepper-0123456789abc").unwrap(), 1);
         let phc = hasher
             .hash(&Password::from_digits("000000").unwrap())
             .await

@@ -66,18 +66,21 @@ pub enum ImportError {
 
 impl Store {
     /// Imports the CSV file at `path`.
-    pub async fn import_csv_file(&self, path: &Path) -> Result<ImportReport, ImportError> {
+    pub async fn import_csv(&self, path: &Path) -> Result<ImportReport, ImportError> {
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|source| ImportError::Io {
                 path: path.to_owned(),
                 source,
             })?;
-        self.import_csv(bytes.as_slice()).await
+        self.import_csv_from(bytes.as_slice()).await
     }
 
     /// Imports accounts from CSV text (see the module documentation for the format).
-    pub async fn import_csv(&self, reader: impl io::Read) -> Result<ImportReport, ImportError> {
+    pub async fn import_csv_from(
+        &self,
+        reader: impl io::Read,
+    ) -> Result<ImportReport, ImportError> {
         let (rows, mut errors) = parse_rows(reader)?;
         let mut report = ImportReport::default();
         let mut tx = self

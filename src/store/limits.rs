@@ -55,8 +55,8 @@ impl Store {
     /// Whether `caller` has used up its failed attempts, so the call can stop before asking for a code.
     pub async fn caller_locked_out(
         &self,
-        limits: &Limits,
         caller: &PhoneNumber,
+        limits: &Limits,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut conn = self.pool().acquire().await?;
