@@ -73,15 +73,12 @@ impl Store {
                 path: path.to_owned(),
                 source,
             })?;
-        self.import_csv_from(bytes.as_slice()).await
+        self.import_csv_bytes(&bytes).await
     }
 
     /// Imports accounts from CSV text (see the module documentation for the format).
-    pub async fn import_csv_from(
-        &self,
-        reader: impl io::Read,
-    ) -> Result<ImportReport, ImportError> {
-        let (rows, mut errors) = parse_rows(reader)?;
+    pub async fn import_csv_bytes(&self, csv: &[u8]) -> Result<ImportReport, ImportError> {
+        let (rows, mut errors) = parse_rows(csv)?;
         let mut report = ImportReport::default();
         let mut tx = self
             .pool()
@@ -108,27 +105,26 @@ impl Store {
 }
 
 /// Reads the header and every row; returns the good rows with their lines, and the bad ones.
-fn parse_rows(
-    reader: impl io::Read,
-) -> Result<(Vec<(u64, NewAccount)>, Vec<RowError>), ImportError> {
+fn parse_rows(bytes: &[u8]) -> Result<(Vec<(u64, NewAccount)>, Vec<RowError>), ImportError> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(reader);
+        .from_reader(bytes);
     let mut records = csv.records();
     let header = records.next().ok_or(ImportError::Empty)??;
     check_header(&header)?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     let mut first_line_of_code: HashMap<InsuranceCode, u64> = HashMap::new();
+    let mut lines = LineCounter::new(bytes);
     for record in records {
         let record = match record {
             Ok(record) => record,
             Err(e) => match e.kind() {
                 csv::ErrorKind::Utf8 { pos: Some(pos), .. } => {
                     errors.push(RowError {
-                        line: pos.line(),
+                        line: lines.line_of(pos),
                         field: "row",
                         reason: "is not valid UTF-8".into(),
                     });
@@ -137,7 +133,7 @@ fn parse_rows(
                 _ => return Err(e.into()),
             },
         };
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = record.position().map_or(0, |pos| lines.line_of(pos));
         match parse_row(&record) {
             Ok(account) => match first_line_of_code.get(&account.code) {
                 Some(first) => errors.push(RowError {
@@ -158,6 +154,39 @@ fn parse_rows(
         }
     }
     Ok((rows, errors))
+}
+
+/// File line numbers of records. The csv crate reports a record that follows blank lines at the
+/// first blank line, so the line is counted here from the record's first byte instead.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> LineCounter<'a> {
+        LineCounter {
+            bytes,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line on which the record at `pos` starts; records must be asked for in file order.
+    fn line_of(&mut self, pos: &csv::Position) -> u64 {
+        let mut start = usize::try_from(pos.byte())
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        while matches!(self.bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        if let Some(skipped) = self.bytes.get(self.offset..start) {
+            self.line += skipped.iter().filter(|&&b| b == b'\n').count() as u64;
+            self.offset = start;
+        }
+        self.line
+    }
 }
 
 fn check_header(header: &csv::StringRecord) -> Result<(), ImportError> {
@@ -210,5 +239,189 @@ fn parse_registered(text: &str) -> Option<bool> {
         "" | "true" | "1" | "yes" => Some(true),
         "false" | "0" | "no" => Some(false),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{key, temp_store};
+
+    const GOOD: &str = "code,phone,personal_id,registered\n\
+                        0123456789,0912345678,001085012345,true\n\
+                        1111111111,+84 98 765 4321,,0\n\
+                        2222222222,01681234567,,\n";
+
+    #[tokio::test]
+    async fn good_rows_are_imported_and_a_second_import_changes_nothing() {
+        let (_dir, store) = temp_store().await;
+        let first = store.import_csv_bytes(GOOD.as_bytes()).await.unwrap();
+        assert_eq!(
+            first,
+            ImportReport {
+                imported: 3,
+                unchanged: 0,
+                errors: vec![]
+            }
+        );
+        let again = store.import_csv_bytes(GOOD.as_bytes()).await.unwrap();
+        assert_eq!(
+            again,
+            ImportReport {
+                imported: 0,
+                unchanged: 3,
+                errors: vec![]
+            }
+        );
+
+        let a = store
+            .find_account(&key("001085012345"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a.code.as_str(), a.phone.as_str(), a.registered),
+            ("0123456789", "+84912345678", true)
+        );
+        let b = store
+            .find_account(&key("1111111111"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (b.phone.as_str(), b.registered, b.personal_id),
+            ("+84987654321", false, None)
+        );
+        let c = store
+            .find_account(&key("2222222222"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.phone.as_str(), c.registered),
+            ("+84381234567", true),
+            "old 11-digit form, empty = registered"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_rows_are_reported_with_line_field_and_reason_and_good_ones_still_imported() {
+        let (_dir, store) = temp_store().await;
+        let csv = "code,phone,personal_id,registered\n\
+                   0123456789,0912345678,,yes\n\
+                   012345678,0912345678,,yes\n\
+                   \n\
+                   3333333333,0912345678,12345,yes\n\
+                   4444444444,0912345678,,maybe\n\
+                   5555555555,12345,,no\n\
+                   6666666666,0912345678\n\
+                   0123456789,0987654321,,yes\n\
+                   7777777777,0912345678,,no\n";
+        let report = store.import_csv_bytes(csv.as_bytes()).await.unwrap();
+        assert_eq!((report.imported, report.unchanged), (2, 0));
+        let lines: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "line 3: code: must be 10 digits, got 9",
+                "line 5: personal_id: must be 12 digits, got 5",
+                "line 6: registered: must be true/false, 1/0 or yes/no (empty means true)",
+                "line 7: phone: has 5 digits, too few or too many for a phone number",
+                "line 8: row: has 2 fields, expected 4 (code,phone,personal_id,registered)",
+                "line 9: code: appears again (first on line 2)",
+            ]
+        );
+        assert!(
+            store
+                .find_account(&key("7777777777"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let first = store
+            .find_account(&key("0123456789"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            first.phone.as_str(),
+            "+84912345678",
+            "the duplicate row did not overwrite"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_personal_id_held_by_another_account_is_a_row_error() {
+        let (_dir, store) = temp_store().await;
+        let csv = "code,phone,personal_id,registered\n\
+                   0123456789,0912345678,001085012345,1\n\
+                   1111111111,0987654321,001085012345,1\n";
+        let report = store.import_csv_bytes(csv.as_bytes()).await.unwrap();
+        assert_eq!(report.imported, 1);
+        assert_eq!(report.errors.len(), 1);
+        assert_eq!(
+            report.errors[0].to_string(),
+            "line 3: personal_id: already belongs to another account"
+        );
+        assert!(
+            store
+                .find_account(&key("1111111111"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_header_stops_the_import_and_names_what_is_expected() {
+        let (_dir, store) = temp_store().await;
+        let err = store
+            .import_csv_bytes("code,phone,registered\n0123456789,0912345678,1\n".as_bytes())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the first line must be exactly `code,phone,personal_id,registered`, found `code,phone,registered`"
+        );
+        assert!(
+            store
+                .find_account(&key("0123456789"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            store.import_csv_bytes("".as_bytes()).await,
+            Err(ImportError::Empty)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_byte_order_mark_and_spaces_are_tolerated() {
+        let (_dir, store) = temp_store().await;
+        let csv =
+            "\u{feff}code, phone, personal_id, registered\r\n 0123456789 , 0912345678 ,, YES\r\n";
+        let report = store.import_csv_bytes(csv.as_bytes()).await.unwrap();
+        assert_eq!(
+            report,
+            ImportReport {
+                imported: 1,
+                unchanged: 0,
+                errors: vec![]
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_is_read_from_its_path() {
+        let (dir, store) = temp_store().await;
+        let path = dir.path().join("accounts.csv");
+        std::fs::write(&path, GOOD).unwrap();
+        assert_eq!(store.import_csv(&path).await.unwrap().imported, 3);
+        let missing = store
+            .import_csv(&dir.path().join("nope.csv"))
+            .await
+            .unwrap_err();
+        assert!(missing.to_string().contains("nope.csv"), "{missing}");
     }
 }
