@@ -175,24 +175,50 @@ mod tests {
     async fn an_account_is_found_by_code_and_by_personal_id() {
         let (_dir, store) = temp_store().await;
         store
-            .add_account(&with_personal_id(account("0123456789", "0912345678"), "001085012345"))
+            .add_account(&with_personal_id(
+                account("0123456789", "0912345678"),
+                "001085012345",
+            ))
             .await
             .unwrap();
-        let by_code = store.find_account(&key("0123456789")).await.unwrap().unwrap();
-        let by_id = store.find_account(&key("001085012345")).await.unwrap().unwrap();
+        let by_code = store
+            .find_account(&key("0123456789"))
+            .await
+            .unwrap()
+            .unwrap();
+        let by_id = store
+            .find_account(&key("001085012345"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(by_code, by_id);
         assert_eq!(by_code.phone.as_str(), "+84912345678");
         assert!(by_code.registered);
         assert_eq!(by_code.password_hash, None);
-        assert!(store.find_account(&key("9999999999")).await.unwrap().is_none());
-        assert!(store.find_account(&key("999999999999")).await.unwrap().is_none());
+        assert!(
+            store
+                .find_account(&key("9999999999"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .find_account(&key("999999999999"))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
     async fn adding_again_updates_but_keeps_the_hash_and_the_personal_id() {
         let (_dir, store) = temp_store().await;
         store
-            .add_account(&with_personal_id(account("0123456789", "0912345678"), "001085012345"))
+            .add_account(&with_personal_id(
+                account("0123456789", "0912345678"),
+                "001085012345",
+            ))
             .await
             .unwrap();
         sqlx::query("UPDATE accounts SET password_hash = 'phc' WHERE code = '0123456789'")
@@ -202,37 +228,66 @@ mod tests {
         let mut changed = account("0123456789", "0987654321");
         changed.registered = false;
         store.add_account(&changed).await.unwrap();
-        let stored = store.find_account(&key("0123456789")).await.unwrap().unwrap();
+        let stored = store
+            .find_account(&key("0123456789"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.phone.as_str(), "+84987654321");
         assert!(!stored.registered);
         assert_eq!(stored.password_hash.as_deref(), Some("phc"));
-        assert_eq!(stored.personal_id.as_ref().map(PersonalId::as_str), Some("001085012345"));
+        assert_eq!(
+            stored.personal_id.as_ref().map(PersonalId::as_str),
+            Some("001085012345")
+        );
     }
 
     #[tokio::test]
     async fn a_personal_id_belongs_to_one_account_only() {
         let (_dir, store) = temp_store().await;
         store
-            .add_account(&with_personal_id(account("0123456789", "0912345678"), "001085012345"))
+            .add_account(&with_personal_id(
+                account("0123456789", "0912345678"),
+                "001085012345",
+            ))
             .await
             .unwrap();
         let err = store
-            .add_account(&with_personal_id(account("1111111111", "0912345678"), "001085012345"))
+            .add_account(&with_personal_id(
+                account("1111111111", "0912345678"),
+                "001085012345",
+            ))
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::PersonalIdTaken), "{err}");
-        assert!(store.find_account(&key("1111111111")).await.unwrap().is_none());
+        assert!(
+            store
+                .find_account(&key("1111111111"))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
     async fn debug_shows_neither_identifiers_nor_hash() {
         let (_dir, store) = temp_store().await;
         store
-            .add_account(&with_personal_id(account("0123456789", "0912345678"), "001085012345"))
+            .add_account(&with_personal_id(
+                account("0123456789", "0912345678"),
+                "001085012345",
+            ))
             .await
             .unwrap();
-        let found = store.find_account(&key("0123456789")).await.unwrap().unwrap();
+        let found = store
+            .find_account(&key("0123456789"))
+            .await
+            .unwrap()
+            .unwrap();
         let debug = format!("{found:?}");
-        assert!(!debug.contains("0123456789") && !debug.contains("001085012345"), "{debug}");
+        assert!(
+            !debug.contains("0123456789") && !debug.contains("001085012345"),
+            "{debug}"
+        );
     }
 }

@@ -253,3 +253,114 @@ async fn insert_tick(
 fn saturating_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{at, phone, temp_store};
+
+    fn new_cdr(id: &str, answered_s: f64) -> NewCdr {
+        NewCdr {
+            call_id: CallId::new(id),
+            caller_raw: "sip:0912345678@pbx".into(),
+            caller: Some(phone("0912345678")),
+            called: "19009068".into(),
+            source: "192.0.2.10:5060".into(),
+            answered_at: at(answered_s),
+        }
+    }
+
+    async fn closed_after(store: &Store, id: &str, seconds: f64) -> CdrRow {
+        store.open_cdr(&new_cdr(id, 0.0)).await.unwrap();
+        assert!(
+            store
+                .close_cdr(&CallId::new(id), at(seconds), Outcome::Reset, 1000, "VND")
+                .await
+                .unwrap()
+        );
+        store.cdr(&CallId::new(id)).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn opening_writes_the_first_minute_and_ticks_are_idempotent() {
+        let (_dir, store) = temp_store().await;
+        let id = CallId::new("a@host");
+        store.open_cdr(&new_cdr("a@host", 0.0)).await.unwrap();
+        store.open_cdr(&new_cdr("a@host", 5.0)).await.unwrap();
+        store.record_tick(&id, 1, at(0.0)).await.unwrap();
+        store.record_tick(&id, 2, at(60.0)).await.unwrap();
+        store.record_tick(&id, 2, at(60.5)).await.unwrap();
+        assert_eq!(store.ticks(&id).await.unwrap(), [1, 2]);
+        let row = store.cdr(&id).await.unwrap().unwrap();
+        assert_eq!(row.answered_at, at(0.0), "a second open changed nothing");
+        assert_eq!((row.ended_at, row.outcome), (None, None));
+        assert_eq!(row.caller.as_deref(), Some("+84912345678"));
+    }
+
+    #[tokio::test]
+    async fn closing_bills_every_started_minute() {
+        let (_dir, store) = temp_store().await;
+        for (id, seconds, minutes) in [
+            ("a", 59.999, 1),
+            ("b", 60.0, 1),
+            ("c", 60.001, 2),
+            ("d", 0.0, 1),
+            ("e", 3600.5, 61),
+        ] {
+            let row = closed_after(&store, id, seconds).await;
+            assert_eq!(row.billed_minutes, Some(minutes), "{seconds} s");
+            assert_eq!(row.amount, Some(minutes * 1000), "{seconds} s");
+            assert_eq!(row.duration_ms, Some((seconds * 1000.0).round() as i64));
+            assert_eq!(row.currency.as_deref(), Some("VND"));
+            assert_eq!(row.outcome, Some(Outcome::Reset));
+            assert_eq!(row.ended_at, Some(at(seconds)));
+        }
+    }
+
+    #[tokio::test]
+    async fn closing_twice_changes_nothing() {
+        let (_dir, store) = temp_store().await;
+        let first = closed_after(&store, "a", 61.0).await;
+        let id = CallId::new("a");
+        assert!(
+            !store
+                .close_cdr(&id, at(300.0), Outcome::Error, 2000, "USD")
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.cdr(&id).await.unwrap().unwrap(), first);
+        assert!(
+            !store
+                .close_cdr(&CallId::new("unknown"), at(1.0), Outcome::Error, 1, "VND")
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_crash_leaves_cdrs_closed_from_their_ticks_at_the_next_start() {
+        let (_dir, store) = temp_store().await;
+        let id = CallId::new("crashed");
+        store.open_cdr(&new_cdr("crashed", 0.0)).await.unwrap();
+        store.record_tick(&id, 2, at(60.0)).await.unwrap();
+        store.record_tick(&id, 3, at(120.0)).await.unwrap();
+        let done = closed_after(&store, "finished", 30.0).await;
+
+        assert_eq!(store.close_interrupted(1000, "VND").await.unwrap(), 1);
+        let row = store.cdr(&id).await.unwrap().unwrap();
+        assert_eq!(row.outcome, Some(Outcome::Interrupted));
+        assert_eq!(row.billed_minutes, Some(3));
+        assert_eq!(row.amount, Some(3000));
+        assert_eq!(row.ended_at, Some(at(120.0)));
+        assert_eq!(row.duration_ms, Some(120_000));
+        assert_eq!(
+            store.cdr(&CallId::new("finished")).await.unwrap().unwrap(),
+            done
+        );
+        assert_eq!(
+            store.close_interrupted(1000, "VND").await.unwrap(),
+            0,
+            "nothing is billed twice"
+        );
+    }
+}

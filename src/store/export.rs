@@ -106,3 +106,86 @@ fn csv_fields(row: &CdrRow) -> Result<[String; 10], time::error::Format> {
 fn rfc3339(at: OffsetDateTime) -> Result<String, time::error::Format> {
     at.to_offset(time::UtcOffset::UTC).format(RFC3339_MILLIS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CallId, Outcome};
+    use crate::store::NewCdr;
+    use crate::store::testing::{at, phone, temp_store};
+
+    #[tokio::test]
+    async fn cdrs_are_exported_oldest_first_with_the_billing_header() {
+        let (_dir, store) = temp_store().await;
+        let cdr = |id: &str, caller: Option<&str>, seconds| NewCdr {
+            call_id: CallId::new(id),
+            caller_raw: "sip:0912345678@pbx".into(),
+            caller: caller.map(phone),
+            called: "19009068".into(),
+            source: "192.0.2.10:5060".into(),
+            answered_at: at(seconds),
+        };
+        store.open_cdr(&cdr("second", None, 10.0)).await.unwrap();
+        store
+            .open_cdr(&cdr("first", Some("0912345678"), 0.25))
+            .await
+            .unwrap();
+        store
+            .close_cdr(
+                &CallId::new("first"),
+                at(60.251),
+                Outcome::Mismatch,
+                1000,
+                "VND",
+            )
+            .await
+            .unwrap();
+
+        let mut out = Vec::new();
+        assert_eq!(store.export_cdrs(&mut out).await.unwrap(), 2);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "call_id,caller,called,answered_at,ended_at,duration_ms,billed_minutes,amount,currency,outcome",
+                "first,+84912345678,19009068,2026-11-23T08:00:00.250Z,2026-11-23T08:01:00.251Z,60001,2,2000,VND,mismatch",
+                "second,sip:0912345678@pbx,19009068,2026-11-23T08:00:10.000Z,,,,,,",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_database_exports_the_header_alone() {
+        let (_dir, store) = temp_store().await;
+        let mut out = Vec::new();
+        assert_eq!(store.export_cdrs(&mut out).await.unwrap(), 0);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{}\n", CDR_CSV_HEADER.join(","))
+        );
+    }
+
+    #[tokio::test]
+    async fn large_tables_are_exported_page_by_page_without_loss_or_repeat() {
+        let (_dir, store) = temp_store().await;
+        // 2,500 CDRs, several sharing each answer time, so pages split inside equal timestamps.
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2499) \
+             INSERT INTO cdrs (call_id, caller_raw, called, source, answered_at) \
+             SELECT 'call-' || i, 'raw', '19009068', 'src', 1000 * (i / 7) FROM n",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let mut out = Vec::new();
+        assert_eq!(store.export_cdrs(&mut out).await.unwrap(), 2500);
+        let text = String::from_utf8(out).unwrap();
+        let ids: std::collections::HashSet<&str> = text
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next())
+            .collect();
+        assert_eq!(ids.len(), 2500);
+    }
+}

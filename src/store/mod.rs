@@ -186,7 +186,9 @@ mod tests {
     async fn connect_creates_and_migrates_the_database_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.db");
-        let store = Store::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
         assert!(path.exists());
         let tables: Vec<(String,)> =
             sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")
@@ -195,12 +197,17 @@ mod tests {
                 .unwrap();
         let names: Vec<&str> = tables.iter().map(|(n,)| n.as_str()).collect();
         assert_eq!(names, ["accounts", "attempts", "billing_ticks", "cdrs"]);
-        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
+        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
         assert_eq!(mode, "wal");
         store.migrate().await.unwrap();
         store.close().await;
         // Reopening an up-to-date database applies nothing and fails nothing.
-        Store::connect(&format!("sqlite:{}", path.display())).await.unwrap();
+        Store::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -208,12 +215,20 @@ mod tests {
         let store = Store::connect("sqlite::memory:").await.unwrap();
         let account = testing::account("0123456789", "0912345678");
         store.add_account(&account).await.unwrap();
-        assert!(store.find_account(&testing::key("0123456789")).await.unwrap().is_some());
+        assert!(
+            store
+                .find_account(&testing::key("0123456789"))
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[tokio::test]
     async fn postgres_is_refused_clearly_without_showing_credentials() {
-        let err = Store::connect("postgres://hotline:s3cret@db.example/hotline").await.unwrap_err();
+        let err = Store::connect("postgres://hotline:s3cret@db.example/hotline")
+            .await
+            .unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, StoreError::UnsupportedDatabase { .. }));
         assert!(message.contains("not supported yet"), "{message}");
@@ -222,9 +237,18 @@ mod tests {
 
     #[test]
     fn the_database_file_is_found_in_every_sqlite_url_form() {
-        assert_eq!(sqlite_path("sqlite://hotline.db"), Some(PathBuf::from("hotline.db")));
-        assert_eq!(sqlite_path("sqlite:///var/lib/h.db?mode=rwc"), Some(PathBuf::from("/var/lib/h.db")));
-        assert_eq!(sqlite_path("sqlite:data/h.db"), Some(PathBuf::from("data/h.db")));
+        assert_eq!(
+            sqlite_path("sqlite://hotline.db"),
+            Some(PathBuf::from("hotline.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/h.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/h.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:data/h.db"),
+            Some(PathBuf::from("data/h.db"))
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("sqlite://h.db?mode=memory"), None);
         assert_eq!(sqlite_path("postgres://host/db"), None);

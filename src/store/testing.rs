@@ -28,7 +28,12 @@ pub(crate) fn key(digits: &str) -> AccountKey {
 }
 
 pub(crate) fn account(code_digits: &str, phone_raw: &str) -> NewAccount {
-    NewAccount { code: code(code_digits), phone: phone(phone_raw), personal_id: None, registered: true }
+    NewAccount {
+        code: code(code_digits),
+        phone: phone(phone_raw),
+        personal_id: None,
+        registered: true,
+    }
 }
 
 pub(crate) fn with_personal_id(mut account: NewAccount, digits: &str) -> NewAccount {
