@@ -78,7 +78,7 @@ impl Store {
 
     /// Imports accounts from CSV text (see the module documentation for the format).
     pub async fn import_csv_bytes(&self, csv: &[u8]) -> Result<ImportReport, ImportError> {
-        let (rows, mut errors) = parse_rows(csv)?;
+        let Parsed { rows, mut errors } = parse_rows(csv)?;
         let mut report = ImportReport::default();
         let mut tx = self
             .pool()
@@ -104,8 +104,14 @@ impl Store {
     }
 }
 
-/// Reads the header and every row; returns the good rows with their lines, and the bad ones.
-fn parse_rows(bytes: &[u8]) -> Result<(Vec<(u64, NewAccount)>, Vec<RowError>), ImportError> {
+/// The rows of a file: the good ones with their line numbers, and the bad ones.
+struct Parsed {
+    rows: Vec<(u64, NewAccount)>,
+    errors: Vec<RowError>,
+}
+
+/// Reads the header and every row.
+fn parse_rows(bytes: &[u8]) -> Result<Parsed, ImportError> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -153,7 +159,7 @@ fn parse_rows(bytes: &[u8]) -> Result<(Vec<(u64, NewAccount)>, Vec<RowError>), I
             }),
         }
     }
-    Ok((rows, errors))
+    Ok(Parsed { rows, errors })
 }
 
 /// File line numbers of records. The csv crate reports a record that follows blank lines at the

@@ -151,12 +151,18 @@ fn create_file(path: &Path) -> Result<Pepper, PepperError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(io_error)?;
-    let pepper = Pepper::random()?;
-    file.write_all(pepper.as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(io_error)?;
-    Ok(pepper)
+    let written = Pepper::random().and_then(|pepper| {
+        file.write_all(pepper.as_bytes())
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.sync_all())
+            .map_err(io_error)?;
+        Ok(pepper)
+    });
+    if written.is_err() {
+        // A half-written file would be refused as too short at every later start: remove it.
+        let _ = fs::remove_file(path);
+    }
+    written
 }
 
 /// A pepper anyone on the machine can read protects nothing: refuse it rather than warn.
