@@ -5,4 +5,5 @@ pub mod config;
 pub mod domain;
 pub mod ivr;
 pub mod media;
+pub mod sip;
 pub mod store;
