@@ -221,6 +221,8 @@ async fn other_methods_are_refused_properly() {
     uac.to_tag = Some("nobody".into());
     uac.bye().await;
     uac.wait_response(481, "BYE", WAIT).await;
+    uac.reinvite(&sdp_offer(41000, "0", &[])).await;
+    uac.wait_response(481, "INVITE", WAIT).await;
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -267,7 +268,7 @@ impl Watcher {
             }
             DialogState::Info(_, request, handle) => {
                 handle.reply(StatusCode::OK).await.ok();
-                let content_type = request.header_value_of("Content-Type");
+                let content_type = request.header_value("Content-Type").unwrap_or_default();
                 self.emit(CallEvent::Info {
                     content_type,
                     body: request.body,
@@ -329,17 +330,5 @@ impl Watcher {
         if self.events.send(event).await.is_err() {
             warn!(call_id = %self.dialog.id().call_id, "call event dropped: the application stopped listening");
         }
-    }
-}
-
-/// A header's value by name, as text (empty when absent).
-trait HeaderText {
-    fn header_value_of(&self, name: &str) -> String;
-}
-
-impl HeaderText for rsipstack::sip::Request {
-    fn header_value_of(&self, name: &str) -> String {
-        use rsipstack::sip::prelude::HeadersExt;
-        self.header_value(name).unwrap_or_default()
     }
 }
