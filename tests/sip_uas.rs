@@ -221,6 +221,8 @@ async fn other_methods_are_refused_properly() {
     uac.to_tag = Some("nobody".into());
     uac.bye().await;
     uac.wait_response(481, "BYE", WAIT).await;
+    uac.reinvite(&sdp_offer(41000, "0", &[])).await;
+    uac.wait_response(481, "INVITE", WAIT).await;
 }
 
 #[tokio::test]
@@ -351,7 +353,7 @@ async fn malformed_datagrams_get_400_or_are_dropped_and_the_server_lives_on() {
                 .into_bytes(),
             505,
         ),
-        (good("m5")[..good("m5").len() - 30].as_bytes().to_vec(), 400),
+        (good("m5").as_bytes()[..good("m5").len() - 30].to_vec(), 400),
     ];
     for (packet, status) in &answered {
         uac.send_raw(packet).await;
@@ -385,4 +387,16 @@ async fn malformed_datagrams_get_400_or_are_dropped_and_the_server_lives_on() {
     uac.wait_response(200, "OPTIONS", WAIT).await;
     uac.options().await;
     uac.wait_response(200, "OPTIONS", WAIT).await;
+}
+
+#[tokio::test]
+async fn a_call_the_application_drops_is_refused_not_leaked() {
+    let (server, mut calls) = server().await;
+    let mut uac = Uac::new(server.local_addr()).await;
+    let offer = pcma_offer(&uac);
+    uac.invite("0912345678", None, &[], &offer).await;
+    drop(next_call(&mut calls).await);
+    uac.wait_response(500, "INVITE", WAIT).await;
+    uac.ack_failure().await;
+    eventually_no_dialogs(&server).await;
 }

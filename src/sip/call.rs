@@ -2,11 +2,13 @@
 //! task that turns rsipstack's dialog states into [`CallEvent`]s and answers in-dialog requests.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -79,6 +81,8 @@ struct Shared {
     session_id: u64,
     /// Our SDP answer once sent; a re-INVITE (session refresh) gets it again.
     answer: Arc<Mutex<Option<String>>>,
+    /// Set by the first hangup, so clones hanging up together send one BYE.
+    hanging_up: AtomicBool,
 }
 
 impl CallControl {
@@ -132,12 +136,21 @@ impl CallControl {
 
     /// Ends the call: BYE once answered, 480 Temporarily Unavailable before. Ending an ended call
     /// is not an error.
+    ///
+    /// Returns as soon as the BYE is handed to its transaction, without waiting for the caller's
+    /// 200 (up to 64·T1 when the caller is gone); the events channel closes when the BYE is done.
     pub async fn hangup(&self) -> Result<(), CallError> {
-        if self.alive().is_err() {
+        if self.alive().is_err() || self.shared.hanging_up.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
         if self.is_answered() {
-            stack(self.shared.dialog.bye().await)
+            let dialog = self.shared.dialog.clone();
+            tokio::spawn(async move {
+                if let Err(e) = dialog.bye().await {
+                    debug!(call_id = %dialog.id().call_id, error = %e, "BYE not confirmed");
+                }
+            });
+            Ok(())
         } else {
             stack(
                 self.shared
@@ -172,6 +185,7 @@ impl Drop for Shared {
     fn drop(&mut self) {
         match self.dialog.state() {
             DialogState::Terminated(..) => {}
+            _ if self.hanging_up.load(Ordering::SeqCst) => {}
             DialogState::WaitAck(..) | DialogState::Confirmed(..) => {
                 let dialog = self.dialog.clone();
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -203,6 +217,7 @@ pub(super) fn new_call(
         public_address,
         session_id: uuid::Uuid::new_v4().as_u64_pair().0 >> 1,
         answer: answer.clone(),
+        hanging_up: AtomicBool::new(false),
     };
     let watcher = Watcher {
         dialog,
@@ -253,7 +268,7 @@ impl Watcher {
             }
             DialogState::Info(_, request, handle) => {
                 handle.reply(StatusCode::OK).await.ok();
-                let content_type = request.header_value_of("Content-Type");
+                let content_type = request.header_value("Content-Type").unwrap_or_default();
                 self.emit(CallEvent::Info {
                     content_type,
                     body: request.body,
@@ -315,17 +330,5 @@ impl Watcher {
         if self.events.send(event).await.is_err() {
             warn!(call_id = %self.dialog.id().call_id, "call event dropped: the application stopped listening");
         }
-    }
-}
-
-/// A header's value by name, as text (empty when absent).
-trait HeaderText {
-    fn header_value_of(&self, name: &str) -> String;
-}
-
-impl HeaderText for rsipstack::sip::Request {
-    fn header_value_of(&self, name: &str) -> String {
-        use rsipstack::sip::prelude::HeadersExt;
-        self.header_value(name).unwrap_or_default()
     }
 }

@@ -35,8 +35,10 @@ pub async fn answer_outside_dialog(tx: &mut Transaction) {
         // An ACK has no response; a stray one (for a finished transaction) is dropped.
         Method::Ack => {}
         Method::Options => reply(tx, 200, capabilities()).await,
-        // Requests that only make sense inside a dialog we do not have (RFC 3261 §12.2.2).
-        Method::Bye
+        // Requests that only make sense inside a dialog we do not have (RFC 3261 §12.2.2). New
+        // INVITEs never come here, so an INVITE here is a re-INVITE of an unknown dialog.
+        Method::Invite
+        | Method::Bye
         | Method::Cancel
         | Method::Info
         | Method::Update
@@ -46,7 +48,5 @@ pub async fn answer_outside_dialog(tx: &mut Transaction) {
         Method::Register | Method::Subscribe | Method::Message | Method::Publish => {
             reply(tx, 405, vec![Header::Allow(ALLOW.into())]).await
         }
-        // New INVITEs are the server's business, never routed here.
-        Method::Invite => reply(tx, 500, vec![]).await,
     }
 }

@@ -182,7 +182,7 @@ impl Uac {
              CSeq: {cseq} {method}\r\n\
              Contact: <sip:qa@{local}>\r\n",
             server = self.server,
-            from = self.from_or_default(),
+            from = self.caller_header(),
             tag = self.from_tag,
             to = self.to_header(),
             call_id = self.call_id,
@@ -198,7 +198,7 @@ impl Uac {
         msg
     }
 
-    fn from_or_default(&self) -> String {
+    fn caller_header(&self) -> String {
         if self.from.is_empty() {
             format!("<sip:qa@{}>", self.local_addr())
         } else {
