@@ -1,7 +1,7 @@
 //! What each `hotline` subcommand does. Each returns the process exit status: operators and the
 //! QA suite script against these (`check-password` answers with its status alone).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -25,6 +25,7 @@ pub fn init_logging(config: &Config) {
         EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Text => builder.try_init(),
