@@ -176,9 +176,12 @@ impl CallDriver {
                     }
                     Some(CallEvent::Acked) | Some(CallEvent::Info { .. }) => {}
                 },
-                Some(event) = media.recv() => match event {
-                    MediaEvent::Digit(digit) => self.feed(Event::Digit(digit)).await,
-                    MediaEvent::PlaybackFinished(id) => self.feed(Event::PlaybackFinished(id)).await,
+                event = media.recv() => match event {
+                    Some(MediaEvent::Digit(digit)) => self.feed(Event::Digit(digit)).await,
+                    Some(MediaEvent::PlaybackFinished(id)) => self.feed(Event::PlaybackFinished(id)).await,
+                    // The media task is gone (its socket failed): without audio the flow would
+                    // wait for a prompt that never ends while the caller pays; end the call.
+                    None => break End::Forced(Outcome::Error),
                 },
                 Some(event) = self.results.1.recv() => self.feed(event).await,
                 _ = sleep_until(timer.unwrap_or(self.deadline)), if timer.is_some() => {
