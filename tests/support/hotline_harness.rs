@@ -49,12 +49,13 @@ pub fn prompts_dir() -> PathBuf {
 }
 
 /// Ports for RTP that neither another test binary running at the same time (chosen by process
-/// id) nor another server of this binary (a counter) uses. A collision would not break a call —
-/// the pool skips ports held elsewhere — but tests that count ports need their range to themselves.
+/// id) nor another server of this binary (a counter) uses, below Linux's ephemeral ports (from
+/// 32768) where the test sockets bound to port 0 land. A collision would not break a call — the
+/// pool skips ports held elsewhere — but a test that counts ports needs its range to itself.
 fn rtp_range(width: u16) -> (u16, u16) {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     const PER_PROCESS: u16 = 200;
-    let process = 20_000 + (std::process::id() % 100) as u16 * PER_PROCESS;
+    let process = 20_000 + (std::process::id() % 60) as u16 * PER_PROCESS;
     let offset = NEXT.fetch_add(width, Ordering::Relaxed) % PER_PROCESS;
     let min = process + offset;
     (min, min + width - 1)
@@ -350,6 +351,18 @@ impl Call {
         }
     }
 
+    /// Waits until the first reading of a new password was heard, and returns it. The store
+    /// holds the password before a digit of it is spoken, so a test about something else than
+    /// the reading itself can check it and hang up here.
+    pub async fn wait_first_reading(&self) -> String {
+        self.wait_until(
+            |heard| first_reading(&completed(heard)).is_some(),
+            "a first reading of a password",
+        )
+        .await;
+        first_reading(&self.heard()).expect("the reading just heard")
+    }
+
     /// Presses `keys` by RFC 4733 on the payload type offered.
     pub async fn press(&self, keys: &str) {
         self.peer
@@ -439,5 +452,14 @@ pub fn another_password(digits: &str) -> String {
             '9' => '0',
             c => char::from(c as u8 + 1),
         })
+        .collect()
+}
+
+/// The clips of a recognition that were heard to their end.
+pub fn completed(heard: &[HeardClip]) -> Vec<Clip> {
+    heard
+        .iter()
+        .filter(|h| h.complete)
+        .map(|h| h.clip)
         .collect()
 }
