@@ -47,6 +47,16 @@ async fn a_caller_who_hangs_up_mid_prompt_is_billed_one_minute_as_abandoned() {
         i128::from(cdr.duration_ms.unwrap())
     );
     assert_eq!(hotline.store.ticks(&call.call_id()).await.unwrap(), [1]);
+    // Our BYE was answered once, with 200 and nothing else.
+    call.uac.collect(Duration::from_millis(300)).await;
+    let answers: Vec<&str> = call
+        .uac
+        .received
+        .iter()
+        .filter(|m| m.status().is_some() && m.cseq_method() == "BYE")
+        .map(|m| m.start_line())
+        .collect();
+    assert_eq!(answers, ["SIP/2.0 200 OK"]);
 }
 
 #[tokio::test]
