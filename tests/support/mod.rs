@@ -1,2 +1,3 @@
+pub mod hotline_harness;
 pub mod rtp_peer;
 pub mod sip_uac;

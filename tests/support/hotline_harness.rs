@@ -1,0 +1,465 @@
+//! A whole hotline started in-process for end-to-end call tests: a temporary SQLite database,
+//! the repository's real Vietnamese prompts, SIP on a loopback port the OS picks and a private
+//! RTP port range. Calls are placed with the raw test UAC and heard with the RTP peer, so a test
+//! sees exactly what a caller would: SIP messages, clips, and afterwards the rows in the store.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use hotline::config::{
+    BillingSection, Config, DatabaseSection, MediaSection, PromptsSection, SecuritySection,
+    SipSection,
+};
+use hotline::domain::{
+    AccountKey, CallId, Clip, InsuranceCode, Password, PersonalId, PhoneNumber, Prompt,
+};
+use hotline::ivr::Entry;
+use hotline::media::{Codec, PromptLibrary};
+use hotline::server::Server;
+use hotline::store::{Account, CdrRow, Hasher, Limits, NewAccount, Pepper, ResetResult, Store};
+use tokio::time::{Instant, sleep};
+
+use super::rtp_peer::{DtmfTiming, HeardClip, Recognizer, RtpPeer};
+use super::sip_uac::{SipMsg, Uac, sdp_offer};
+
+/// Long enough for a loaded, shared machine; the happy path never waits this long.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The payload type our offers give telephone-event (any dynamic one works; 101 is common).
+pub const DTMF_PT: u8 = 101;
+
+/// Fixed so the test can build the same [`Hasher`] as the server and verify what it stored.
+const PEPPER: &str = "e2e-test-pepper-0123456789";
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// Key presses quicker than a human's, still well inside what RFC 4733 receivers expect.
+pub const QUICK_KEYS: DtmfTiming = DtmfTiming {
+    tone: Duration::from_millis(60),
+    gap: Duration::from_millis(40),
+    volume: 10,
+};
+
+/// The repository's prompts: the tests hear the clips a real caller hears.
+pub fn prompts_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/prompts/vi"))
+}
+
+/// Ports for RTP that neither another test binary running at the same time (chosen by process
+/// id) nor another server of this binary (a counter) uses, below Linux's ephemeral ports (from
+/// 32768) where the test sockets bound to port 0 land. A collision would not break a call — the
+/// pool skips ports held elsewhere — but a test that counts ports needs its range to itself.
+fn rtp_range(width: u16) -> (u16, u16) {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    const PER_PROCESS: u16 = 200;
+    let process = 20_000 + (std::process::id() % 60) as u16 * PER_PROCESS;
+    let offset = NEXT.fetch_add(width, Ordering::Relaxed) % PER_PROCESS;
+    let min = process + offset;
+    (min, min + width - 1)
+}
+
+/// The configuration every test starts from: quick to reach the code, no rate announcement.
+pub fn base_config(db_url: String) -> Config {
+    let (rtp_port_min, rtp_port_max) = rtp_range(16);
+    Config {
+        sip: SipSection {
+            listen: SocketAddr::new(LOCALHOST, 0),
+            t1_ms: 100,
+            ..SipSection::default()
+        },
+        media: MediaSection {
+            rtp_port_min,
+            rtp_port_max,
+        },
+        database: DatabaseSection { url: db_url },
+        prompts: PromptsSection { dir: prompts_dir() },
+        ivr: hotline::config::IvrSection {
+            entry: Entry::Code,
+            ..Default::default()
+        },
+        billing: BillingSection {
+            announce_rate: false,
+            ..BillingSection::default()
+        },
+        security: SecuritySection {
+            pepper: Some(PEPPER.into()),
+            hash_concurrency: 2,
+            ..SecuritySection::default()
+        },
+        ..Config::default()
+    }
+}
+
+/// A running hotline and what a test needs to look behind it.
+pub struct Hotline {
+    pub server: Server,
+    /// A second handle on the server's database (SQLite in WAL mode: both may use it).
+    pub store: Store,
+    pub hasher: Hasher,
+    pub library: PromptLibrary,
+    pub config: Config,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a hotline with [`base_config`] changed by `tweak`.
+pub async fn start(tweak: impl FnOnce(&mut Config)) -> Hotline {
+    if let Ok(filter) = std::env::var("HOTLINE_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("h.db").display());
+    let mut config = base_config(url.clone());
+    tweak(&mut config);
+    let store = Store::connect(&url).await.expect("test store");
+    let pepper = Pepper::from_configured(PEPPER).expect("pepper");
+    let hasher = Hasher::new(pepper, 1);
+    let library = PromptLibrary::load(&config.prompts.dir).expect("the repository's prompts");
+    let server = Server::start(config.clone()).await.expect("hotline starts");
+    Hotline {
+        server,
+        store,
+        hasher,
+        library,
+        config,
+        _dir: dir,
+    }
+}
+
+impl Hotline {
+    /// Adds a registered account (with a personal ID when given).
+    pub async fn add_account(&self, code: &str, phone: &str, personal_id: Option<&str>) {
+        let account = NewAccount {
+            code: InsuranceCode::parse(code).expect("test code"),
+            phone: PhoneNumber::parse(phone).expect("test phone"),
+            personal_id: personal_id.map(|p| PersonalId::parse(p).expect("test personal id")),
+            registered: true,
+        };
+        self.store.add_account(&account).await.expect("add account");
+    }
+
+    pub async fn account(&self, code: &str) -> Account {
+        let key = AccountKey::parse(code).expect("test key");
+        self.store
+            .find_account(&key)
+            .await
+            .expect("find account")
+            .expect("account exists")
+    }
+
+    /// Gives the account a password as a reset by phone would (through the store, with the
+    /// server's pepper) and returns it, so a test can show a later call left it alone.
+    pub async fn preset_password(&self, code: &str, phone: &str) -> String {
+        let result = self
+            .store
+            .verify_and_reset(
+                &self.hasher,
+                &Limits::default(),
+                &PhoneNumber::parse(phone).expect("test phone"),
+                &AccountKey::parse(code).expect("test key"),
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .expect("preset password");
+        match result {
+            ResetResult::Reset(password) => {
+                String::from_utf8_lossy(&password.expose_ascii()[..]).into_owned()
+            }
+            other => panic!("presetting the password gave {other:?}"),
+        }
+    }
+
+    /// Whether `digits` is the account's current password.
+    pub async fn password_verifies(&self, code: &str, digits: &str) -> bool {
+        let code = InsuranceCode::parse(code).expect("test code");
+        let password = Password::from_digits(digits).expect("six digits");
+        self.store
+            .check_password(&self.hasher, &code, &password)
+            .await
+            .expect("check password")
+    }
+
+    /// The call's CDR once closed (the server closes it just after the call ends).
+    pub async fn closed_cdr(&self, call: &Call) -> CdrRow {
+        let id = call.call_id();
+        let until = Instant::now() + WAIT;
+        loop {
+            let row = self.store.cdr(&id).await.expect("read CDR");
+            match row {
+                Some(row) if row.ended_at.is_some() => return row,
+                _ if Instant::now() > until => panic!("CDR of {id} not closed: {row:?}"),
+                _ => sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    /// Places a call: INVITE with an SDP offer of `codec` first (the other G.711 second) and
+    /// telephone-event on `dtmf_pt`, from `from_user`, with a P-Asserted-Identity when given;
+    /// waits for the 200 OK and ACKs it.
+    pub async fn place_call(
+        &self,
+        from_user: &str,
+        pai: Option<&str>,
+        codec: Codec,
+        dtmf_pt: u8,
+    ) -> Call {
+        let peer = RtpPeer::bind().await.expect("RTP peer");
+        let mut uac = Uac::new(self.server.sip_addr()).await;
+        let formats = match codec {
+            Codec::Pcmu => format!("0 8 {dtmf_pt}"),
+            Codec::Pcma => format!("8 0 {dtmf_pt}"),
+        };
+        let event_map = format!("{dtmf_pt} telephone-event/8000");
+        let offer = sdp_offer(
+            peer.local_addr().port(),
+            &formats,
+            &["0 PCMU/8000", "8 PCMA/8000", &event_map],
+        );
+        let started = Instant::now();
+        uac.invite(from_user, pai, &[], &offer).await;
+        let ok = loop {
+            let msg = uac
+                .next(WAIT)
+                .await
+                .unwrap_or_else(|| panic!("no answer to the INVITE within {WAIT:?}"));
+            match msg.status() {
+                Some(200) if msg.cseq_method() == "INVITE" => break msg,
+                Some(status) if status >= 300 && msg.cseq_method() == "INVITE" => {
+                    panic!("the INVITE was refused: {}", msg.start_line())
+                }
+                _ => continue,
+            }
+        };
+        uac.ack().await;
+        let answer = SdpAnswer::parse(ok.body());
+        peer.set_target(SocketAddr::new(answer.address, answer.port));
+        Call {
+            recognizer: Recognizer::new(&self.library, answer.codec),
+            uac,
+            peer,
+            dtmf_pt,
+            answer,
+            started,
+            answered: ok.at,
+        }
+    }
+}
+
+/// What the server's SDP answer says, as far as the tests care.
+#[derive(Debug, Clone, Copy)]
+pub struct SdpAnswer {
+    pub address: IpAddr,
+    pub port: u16,
+    /// The first (the only audio) format of the answer.
+    pub codec: Codec,
+}
+
+impl SdpAnswer {
+    fn parse(sdp: &str) -> SdpAnswer {
+        let address = sdp
+            .lines()
+            .find_map(|l| l.strip_prefix("c=IN IP4 "))
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no c= address in the answer:\n{sdp}"));
+        let media: Vec<&str> = sdp
+            .lines()
+            .find_map(|l| l.strip_prefix("m=audio "))
+            .unwrap_or_else(|| panic!("no m=audio in the answer:\n{sdp}"))
+            .split_whitespace()
+            .collect();
+        let port = media
+            .first()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("bad m= port in the answer:\n{sdp}"));
+        let codec = match media.get(2).copied() {
+            Some("0") => Codec::Pcmu,
+            Some("8") => Codec::Pcma,
+            other => panic!("answer's first format is {other:?}:\n{sdp}"),
+        };
+        SdpAnswer {
+            address,
+            port,
+            codec,
+        }
+    }
+}
+
+/// One call in progress: its signalling, its media and what was heard.
+pub struct Call {
+    pub uac: Uac,
+    pub peer: RtpPeer,
+    pub recognizer: Recognizer,
+    pub dtmf_pt: u8,
+    pub answer: SdpAnswer,
+    /// When the INVITE was sent.
+    pub started: Instant,
+    /// When the 200 OK arrived.
+    pub answered: Instant,
+}
+
+impl Call {
+    pub fn call_id(&self) -> CallId {
+        CallId::new(self.uac.call_id.clone())
+    }
+
+    /// The clips heard completely so far, in order.
+    pub fn heard(&self) -> Vec<Clip> {
+        self.peer.heard_clips(&self.recognizer)
+    }
+
+    /// Every clip heard so far, including those cut short.
+    pub fn heard_all(&self) -> Vec<HeardClip> {
+        self.recognizer.recognize(&self.peer.received())
+    }
+
+    /// Waits until `clip` is being heard (it started, complete or not).
+    pub async fn wait_hearing(&self, clip: Clip) {
+        self.wait_until(
+            |heard| heard.iter().any(|h| h.clip == clip),
+            &format!("{clip:?}"),
+        )
+        .await;
+    }
+
+    /// Waits until `clip` was heard to its end.
+    pub async fn wait_heard(&self, clip: Clip) {
+        self.wait_until(
+            |heard| heard.iter().any(|h| h.clip == clip && h.complete),
+            &format!("all of {clip:?}"),
+        )
+        .await;
+    }
+
+    /// Waits until the clips heard satisfy `done`.
+    pub async fn wait_until(&self, done: impl Fn(&[HeardClip]) -> bool, what: &str) {
+        let until = Instant::now() + WAIT;
+        loop {
+            let heard = self.heard_all();
+            if done(&heard) {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "{what} not heard within {WAIT:?}; heard {heard:?}"
+            );
+            sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the first reading of a new password was heard, and returns it. The store
+    /// holds the password before a digit of it is spoken, so a test about something else than
+    /// the reading itself can check it and hang up here.
+    pub async fn wait_first_reading(&self) -> String {
+        self.wait_until(
+            |heard| first_reading(&completed(heard)).is_some(),
+            "a first reading of a password",
+        )
+        .await;
+        first_reading(&self.heard()).expect("the reading just heard")
+    }
+
+    /// Presses `keys` by RFC 4733 on the payload type offered.
+    pub async fn press(&self, keys: &str) {
+        self.peer
+            .send_dtmf_with(keys, self.dtmf_pt, QUICK_KEYS)
+            .await
+            .expect("send DTMF");
+    }
+
+    /// Waits for the greeting to start (the caller check is done and keys are listened to),
+    /// then keys `keys`, barging in.
+    pub async fn barge_in(&self, keys: &str) {
+        self.wait_hearing(Clip::Prompt(Prompt::Welcome)).await;
+        self.press(keys).await;
+    }
+
+    /// Waits for the server to hang up (the UAC answers its BYE), then for the last packets.
+    pub async fn wait_for_bye(&mut self) -> SipMsg {
+        let bye = self.uac.wait_request("BYE", WAIT).await;
+        sleep(Duration::from_millis(100)).await;
+        bye
+    }
+
+    /// We hang up: BYE, and its 200.
+    pub async fn hang_up(&mut self) {
+        self.uac.bye().await;
+        self.uac.wait_response(200, "BYE", WAIT).await;
+    }
+}
+
+/// The prompt a clip is, if it is one (digits are the password and stay opaque).
+pub fn prompts_of(clips: &[Clip]) -> Vec<Prompt> {
+    clips
+        .iter()
+        .filter_map(|c| match c {
+            Clip::Prompt(p) => Some(*p),
+            Clip::Digit(_) => None,
+        })
+        .collect()
+}
+
+/// The password spoken in `clips`, which must end with exactly
+/// `NewPassword d1..d6 RepeatPassword d1..d6 Goodbye`, the same six digits twice.
+pub fn spoken_password(clips: &[Clip]) -> String {
+    let start = clips
+        .iter()
+        .rposition(|c| *c == Clip::Prompt(Prompt::NewPassword))
+        .unwrap_or_else(|| panic!("no new-password announcement in {clips:?}"));
+    let reading = &clips[start..];
+    assert_eq!(reading.len(), 15, "the reading is {reading:?}");
+    let digits = |part: &[Clip]| -> String {
+        part.iter()
+            .map(|c| match c {
+                Clip::Digit(d) => char::from(b'0' + d),
+                other => panic!("{other:?} where a digit was due in {reading:?}"),
+            })
+            .collect()
+    };
+    let first = digits(&reading[1..7]);
+    assert_eq!(reading[7], Clip::Prompt(Prompt::RepeatPassword));
+    let second = digits(&reading[8..14]);
+    assert_eq!(reading[14], Clip::Prompt(Prompt::Goodbye));
+    assert_eq!(first, second, "the password was read differently twice");
+    first
+}
+
+/// The first password spoken in `clips` (its first reading only): for calls hung up mid-reading.
+pub fn first_reading(clips: &[Clip]) -> Option<String> {
+    let start = clips
+        .iter()
+        .position(|c| *c == Clip::Prompt(Prompt::NewPassword))?;
+    let digits: String = clips
+        .get(start + 1..start + 7)?
+        .iter()
+        .map_while(|c| match c {
+            Clip::Digit(d) => Some(char::from(b'0' + d)),
+            Clip::Prompt(_) => None,
+        })
+        .collect();
+    (digits.len() == 6).then_some(digits)
+}
+
+/// A six-digit string that differs from `digits` (to show a wrong password does not verify).
+pub fn another_password(digits: &str) -> String {
+    digits
+        .chars()
+        .map(|c| match c {
+            '9' => '0',
+            c => char::from(c as u8 + 1),
+        })
+        .collect()
+}
+
+/// The clips of a recognition that were heard to their end.
+pub fn completed(heard: &[HeardClip]) -> Vec<Clip> {
+    heard
+        .iter()
+        .filter(|h| h.complete)
+        .map(|h| h.clip)
+        .collect()
+}
