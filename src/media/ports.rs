@@ -129,12 +129,13 @@ mod tests {
 
     const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-    /// A range of `n` even ports that nothing else is using right now, found by binding.
+    /// A range of `n` even ports that nothing else is using right now, found by binding. Each
+    /// call starts its search elsewhere, so tests running in parallel do not probe the same range.
     fn free_range(n: u16) -> (u16, u16) {
-        for base in (30000..60000u16)
-            .step_by(200)
-            .map(|b| b + (std::process::id() % 50) as u16 * 2)
-        {
+        static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+        let call = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let offset = ((std::process::id() % 50) as u16 + call * 10) % 100 * 2;
+        for base in (20000..32000u16).step_by(200).map(|b| b + offset) {
             let holds: Vec<_> = (0..n)
                 .map(|i| std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, base + 2 * i)))
                 .collect();
