@@ -6,3 +6,4 @@ pub mod domain;
 pub mod ivr;
 pub mod media;
 pub mod store;
+pub mod tools;
