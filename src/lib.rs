@@ -1,9 +1,12 @@
 //! hotline: the IVR behind a social-insurance hotline's branch 8, where callers reset their
 //! VssID password by phone.
 
+pub mod admin;
 pub mod config;
 pub mod domain;
 pub mod ivr;
 pub mod media;
+pub mod server;
+pub mod sip;
 pub mod store;
 pub mod tools;

@@ -1,1 +1,131 @@
-fn main() {}
+//! The `hotline` command: the service (`serve`) and the operator's admin commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use hotline::admin;
+use hotline::config::Config;
+
+#[derive(Parser)]
+#[command(name = "hotline", version, about = "IVR for hotline branch 8: reset a VssID password by phone")]
+struct Cli {
+    /// TOML configuration file; every key can also be set as HOTLINE_<SECTION>__<KEY>.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: SIP over UDP, RTP media, the branch-8 call flow.
+    Serve,
+    /// Manage the accounts that can reset a password.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Call detail records.
+    #[command(subcommand)]
+    Cdr(CdrCommand),
+    /// The database.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// The recorded announcements.
+    #[command(subcommand)]
+    Prompts(PromptsCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Add (or update) one account.
+    Add {
+        /// Social insurance code, 10 digits.
+        #[arg(long)]
+        code: String,
+        /// The phone number registered on the account, in any usual form.
+        #[arg(long)]
+        phone: String,
+        /// Personal identification number, 12 digits.
+        #[arg(long)]
+        personal_id: Option<String>,
+        /// The account is not registered for electronic transactions (a reset will be refused).
+        #[arg(long)]
+        unregistered: bool,
+    },
+    /// Import accounts from a CSV file with the header `code,phone,personal_id,registered`.
+    Import { file: PathBuf },
+    /// Exit 0 when DIGITS is the account's current password, 1 when not.
+    CheckPassword {
+        #[arg(long)]
+        code: String,
+        #[arg(long, value_name = "DIGITS")]
+        password: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CdrCommand {
+    /// Write every CDR as CSV to stdout.
+    Export,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Create the database if needed and apply the migrations.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum PromptsCommand {
+    /// Check that every clip exists and is 8 kHz mono 16-bit PCM WAV.
+    Check {
+        /// Defaults to prompts.dir.
+        dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("hotline: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    admin::init_logging(&config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("hotline: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => admin::serve(config).await,
+            Command::Accounts(AccountsCommand::Add { code, phone, personal_id, unregistered }) => {
+                admin::add_account(&config, &code, &phone, personal_id.as_deref(), !unregistered).await
+            }
+            Command::Accounts(AccountsCommand::Import { file }) => {
+                admin::import_accounts(&config, &file).await
+            }
+            Command::Accounts(AccountsCommand::CheckPassword { code, password }) => {
+                admin::check_password(&config, &code, &password).await
+            }
+            Command::Cdr(CdrCommand::Export) => admin::export_cdrs(&config).await,
+            Command::Db(DbCommand::Migrate) => admin::migrate(&config).await,
+            Command::Prompts(PromptsCommand::Check { dir }) => {
+                admin::check_prompts(dir.as_deref().unwrap_or(&config.prompts.dir))
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hotline: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

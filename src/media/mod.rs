@@ -1,5 +1,22 @@
 //! Media: RTP sessions, G.711, DTMF and the prompt player.
+//!
+//! Everything that decides is sans-I/O and unit-tested on its own — [`player::Player`] (what to
+//! send), [`pacer::Pacer`] (when), [`rtp::RtpSender`] (the headers), [`dtmf::Rfc4733Receiver`]
+//! (key presses) — and [`session`] is the one tokio task per call that wires them to a socket.
 
 mod codec;
+pub mod dtmf;
+pub mod pacer;
+pub mod player;
+pub mod ports;
+pub mod prompts;
+pub mod rtp;
+pub mod session;
 
-pub use codec::Codec;
+pub use codec::{Codec, FRAME_SAMPLES, Frame};
+pub use dtmf::{Rfc4733Receiver, TelephoneEvent};
+pub use ports::{PortLease, PortPool};
+pub use prompts::{
+    CheckReport, ClipReport, PromptError, PromptErrors, PromptLibrary, PromptProblem,
+};
+pub use session::{MediaEvent, MediaHandle, MediaParams};

@@ -1,0 +1,140 @@
+//! What each `hotline` subcommand does. Each returns the process exit status: operators and the
+//! QA suite script against these (`check-password` answers with its status alone).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogFormat};
+use crate::domain::{InsuranceCode, Password, PersonalId, PhoneNumber};
+use crate::server::{Server, open_store};
+use crate::store::{NewAccount, Store};
+
+/// Logs go to stderr (stdout carries command output such as the CDR export). rsipstack logs
+/// every raw SIP message at INFO, callers' numbers included, so it is held at WARN unless the
+/// operator's filter names it explicitly.
+pub fn init_logging(config: &Config) {
+    let mut filter = config.log.filter.clone();
+    if !filter.contains("rsipstack") {
+        filter.push_str(",rsipstack=warn");
+    }
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// `hotline serve`: runs until Ctrl-C or SIGTERM, then hangs up the calls in progress.
+pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let server = Server::start(config).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down: hanging up calls in progress");
+    server.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn store(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(&config.database.url)
+        .await
+        .with_context(|| format!("database {}", config.database.url))
+}
+
+/// `hotline accounts add`.
+pub async fn add_account(
+    config: &Config,
+    code: &str,
+    phone: &str,
+    personal_id: Option<&str>,
+    registered: bool,
+) -> anyhow::Result<ExitCode> {
+    let account = NewAccount {
+        code: InsuranceCode::parse(code).context("--code")?,
+        phone: PhoneNumber::parse(phone).context("--phone")?,
+        personal_id: personal_id.map(PersonalId::parse).transpose().context("--personal-id")?,
+        registered,
+    };
+    let store = store(config).await?;
+    store.add_account(&account).await?;
+    println!("account {} saved (phone {})", account.code, account.phone);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hotline accounts import FILE.csv`: good rows imported, each bad one named; status 1 if any
+/// row was bad.
+pub async fn import_accounts(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
+    let store = store(config).await?;
+    let report = store.import_csv(file).await.with_context(|| format!("{}", file.display()))?;
+    for error in &report.errors {
+        eprintln!("{}: {error}", file.display());
+    }
+    println!(
+        "{} imported, {} unchanged, {} rejected",
+        report.imported,
+        report.unchanged,
+        report.errors.len()
+    );
+    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `hotline accounts check-password`: status 0 when the password verifies, 1 when not.
+pub async fn check_password(config: &Config, code: &str, password: &str) -> anyhow::Result<ExitCode> {
+    let code = InsuranceCode::parse(code).context("--code")?;
+    let Some(password) = Password::from_digits(password) else {
+        bail!("--password: must be exactly six digits");
+    };
+    let (store, hasher, _) = open_store(config).await?;
+    let verified = store.check_password(&hasher, &code, &password).await?;
+    println!("{}", if verified { "password verifies" } else { "password does not verify" });
+    Ok(if verified { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `hotline cdr export`: CSV on stdout.
+pub async fn export_cdrs(config: &Config) -> anyhow::Result<ExitCode> {
+    let store = store(config).await?;
+    let mut out = std::io::stdout().lock();
+    store.export_cdrs(&mut out).await?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hotline db migrate`.
+pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
+    let store = store(config).await?;
+    store.migrate().await?;
+    println!("database {} is up to date", config.database.url);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hotline prompts check [DIR]`.
+pub fn check_prompts(dir: &Path) -> anyhow::Result<ExitCode> {
+    match crate::media::prompts::check(dir) {
+        Ok(report) => {
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

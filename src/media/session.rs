@@ -1,0 +1,504 @@
+//! One call's media: a tokio task that owns the call's RTP socket, sends a G.711 frame every
+//! 20 ms (the queued prompts, or silence, so the stream never stops), and turns the caller's
+//! telephone-events into digits. The call's logic talks to it through a [`MediaHandle`] and
+//! hears back through [`MediaEvent`]s.
+//!
+//! ```text
+//!  MediaHandle ──play / stop──▶ ┌──────────── media task ────────────┐ ──RTP 20 ms──▶ caller
+//!                               │ Player · Pacer · RtpSender         │
+//!  MediaEvent ◀──digit/finished─│ Rfc4733Receiver                    │ ◀──RTP─────── caller
+//!                               └────────────────────────────────────┘
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+use tracing::{Instrument, debug, warn};
+
+use super::codec::Codec;
+use super::dtmf::Rfc4733Receiver;
+use super::pacer::Pacer;
+use super::player::Player;
+use super::ports::PortLease;
+use super::prompts::PromptLibrary;
+use super::rtp::{IncomingRtp, MAX_PACKET, RtpSender};
+use crate::domain::{Clip, Digit, PlaybackId};
+
+/// Largest datagram we read; anything longer is truncated and then fails to parse.
+const MAX_DATAGRAM: usize = 2048;
+
+/// What the SDP negotiation decided for this call's media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaParams {
+    /// The `c=`/`m=` address of the caller's SDP.
+    pub remote: SocketAddr,
+    pub codec: Codec,
+    /// The telephone-event payload type, when the caller offered it.
+    pub telephone_event_pt: Option<u8>,
+}
+
+/// What the media task reports to the call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A key press, reported once, as soon as it starts.
+    Digit(Digit),
+    /// The last frame of this playback was sent. Not sent for a stopped or replaced playback.
+    PlaybackFinished(PlaybackId),
+}
+
+/// Keys are the caller's insurance code: `Debug` does not show them.
+impl fmt::Debug for MediaEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MediaEvent::Digit(_) => f.write_str("Digit(*)"),
+            MediaEvent::PlaybackFinished(id) => {
+                f.debug_tuple("PlaybackFinished").field(id).finish()
+            }
+        }
+    }
+}
+
+enum Command {
+    Play(PlaybackId, Vec<Clip>),
+    Stop,
+}
+
+/// The call's grip on its media task. Dropping it stops the task, which closes the socket and
+/// returns the port to the pool.
+#[derive(Debug)]
+pub struct MediaHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    local_port: u16,
+    task: JoinHandle<()>,
+}
+
+impl MediaHandle {
+    /// Plays `clips` back to back, replacing whatever plays now.
+    pub fn play(&self, id: PlaybackId, clips: Vec<Clip>) {
+        // Fails only when the task is gone, i.e. the call is being torn down: nothing to do.
+        let _ = self.commands.send(Command::Play(id, clips));
+    }
+
+    /// Stops the current playback (barge-in); silence follows from the next frame.
+    pub fn stop_playback(&self) {
+        let _ = self.commands.send(Command::Stop);
+    }
+
+    /// The RTP port to put in our SDP answer.
+    pub fn local_port(&self) -> u16 {
+        self.local_port
+    }
+
+    /// Stops the task and waits until its socket is closed and its port released.
+    pub async fn shutdown(self) {
+        let MediaHandle { commands, task, .. } = self;
+        drop(commands);
+        if let Err(e) = task.await {
+            warn!("media task ended abnormally: {e}");
+        }
+    }
+}
+
+/// Starts the media task of one call on `socket` (bound from `lease`'s port). The first frame
+/// goes out at once.
+pub fn spawn(
+    socket: UdpSocket,
+    lease: PortLease,
+    params: MediaParams,
+    library: Arc<PromptLibrary>,
+) -> (MediaHandle, mpsc::UnboundedReceiver<MediaEvent>) {
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (event_tx, events) = mpsc::unbounded_channel();
+    let local_port = lease.port();
+    let task = MediaTask {
+        socket,
+        _lease: lease,
+        destination: Destination {
+            target: params.remote,
+        },
+        codec: params.codec,
+        sender: RtpSender::new(params.codec.payload_type()),
+        pacer: Pacer::new(Instant::now()),
+        player: Player::new(),
+        dtmf: params.telephone_event_pt.map(Rfc4733Receiver::new),
+        library,
+        commands: command_rx,
+        events: event_tx,
+    };
+    let task = tokio::spawn(task.run().in_current_span());
+    let handle = MediaHandle {
+        commands,
+        local_port,
+        task,
+    };
+    (handle, events)
+}
+
+/// Where our RTP goes. Latched to the SDP address for the whole call today. Symmetric RTP (for
+/// callers behind NAT, a later issue) will move `target` to the source of the caller's packets,
+/// in [`Destination::on_packet_from`].
+#[derive(Debug)]
+struct Destination {
+    target: SocketAddr,
+}
+
+impl Destination {
+    fn on_packet_from(&mut self, _source: SocketAddr) {
+        // Latched to the SDP address: the source does not move us.
+    }
+}
+
+struct MediaTask {
+    socket: UdpSocket,
+    /// Held for the life of the task: dropping it returns the port.
+    _lease: PortLease,
+    destination: Destination,
+    codec: Codec,
+    sender: RtpSender,
+    pacer: Pacer,
+    player: Player,
+    /// `None` when the caller did not offer telephone-event.
+    dtmf: Option<Rfc4733Receiver>,
+    library: Arc<PromptLibrary>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+}
+
+impl MediaTask {
+    async fn run(mut self) {
+        let mut datagram = [0u8; MAX_DATAGRAM];
+        let mut packet = [0u8; MAX_PACKET];
+        loop {
+            let deadline = self.pacer.deadline();
+            tokio::select! {
+                // Commands first: a stop must silence the very next frame.
+                biased;
+                command = self.commands.recv() => match command {
+                    Some(Command::Play(id, clips)) => self.player.play(id, clips),
+                    Some(Command::Stop) => self.player.stop(),
+                    None => break,
+                },
+                () = sleep_until(deadline) => self.send_frame(&mut packet).await,
+                received = self.socket.recv_from(&mut datagram) => match received {
+                    Ok((len, source)) => self.on_datagram(datagram.get(..len).unwrap_or_default(), source),
+                    Err(e) => debug!("RTP receive failed: {e}"),
+                },
+            }
+        }
+        debug!("media task stopped");
+    }
+
+    async fn send_frame(&mut self, buf: &mut [u8]) {
+        let tick = self.player.next_frame(&self.library, self.codec);
+        match self.sender.next_packet(tick.frame, buf) {
+            // Awaited, not `try_send_to`: a fresh socket is not known writable until the reactor
+            // says so. UDP waits only on a full send buffer; the pacer then skips late frames.
+            Ok(packet) => {
+                if let Err(e) = self.socket.send_to(packet, self.destination.target).await {
+                    debug!("RTP send to {} failed: {e}", self.destination.target);
+                }
+            }
+            Err(e) => warn!("cannot build RTP packet: {e}"),
+        }
+        if let Some(id) = tick.finished {
+            let _ = self.events.send(MediaEvent::PlaybackFinished(id));
+        }
+        let now = Instant::now();
+        let skipped = self.pacer.sent(now);
+        if skipped > 0 {
+            self.sender.skip_frames(skipped);
+            debug!("media task woke up late; skipped {skipped} frames");
+        }
+        if let Some(dtmf) = self.dtmf.as_mut() {
+            // Housekeeping only (see Rfc4733Receiver::poll_timeout); cheap enough for every tick.
+            if let Some(digit) = dtmf.poll_timeout(now.into_std()) {
+                let _ = self.events.send(MediaEvent::Digit(digit));
+            }
+        }
+    }
+
+    fn on_datagram(&mut self, datagram: &[u8], source: SocketAddr) {
+        // Not RTP (garbage, STUN, multiplexed RTCP…): nothing for us.
+        let Ok(rtp) = IncomingRtp::parse(datagram) else {
+            return;
+        };
+        self.destination.on_packet_from(source);
+        match self.dtmf.as_mut() {
+            Some(dtmf) if rtp.payload_type == dtmf.payload_type() => {
+                let now = Instant::now().into_std();
+                let digit = dtmf.on_packet(
+                    rtp.ssrc,
+                    rtp.seq,
+                    rtp.timestamp,
+                    rtp.marker,
+                    rtp.payload,
+                    now,
+                );
+                // Deliberately not logged: the keys are the caller's insurance code.
+                if let Some(digit) = digit {
+                    let _ = self.events.send(MediaEvent::Digit(digit));
+                }
+            }
+            _ if rtp.payload_type == self.codec.payload_type() => {
+                // The caller's audio. An in-band DTMF detector (a later issue) decodes it here.
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Prompt;
+    use crate::media::dtmf::TelephoneEvent;
+    use crate::media::ports::PortPool;
+    use crate::media::prompts::tests::test_library;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::atomic::{AtomicU16, Ordering};
+    use std::time::Duration;
+    use tokio::time::{sleep, timeout};
+
+    const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    const CODEC: Codec = Codec::Pcmu;
+    const DTMF_PT: u8 = 101;
+
+    #[derive(Debug, Clone)]
+    struct Received {
+        seq: u16,
+        timestamp: u32,
+        ssrc: u32,
+        marker: bool,
+        payload_type: u8,
+        payload: Vec<u8>,
+    }
+
+    /// The far end: a loopback socket whose packets a background task collects, so the kernel
+    /// buffer never overflows however long a test runs.
+    struct Peer {
+        socket: Arc<UdpSocket>,
+        packets: mpsc::UnboundedReceiver<Received>,
+    }
+
+    impl Peer {
+        async fn new() -> Peer {
+            let socket = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+            let (tx, packets) = mpsc::unbounded_channel();
+            let rx_socket = Arc::clone(&socket);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                while let Ok(len) = rx_socket.recv(&mut buf).await {
+                    let p = IncomingRtp::parse(&buf[..len]).unwrap();
+                    let r = Received {
+                        seq: p.seq,
+                        timestamp: p.timestamp,
+                        ssrc: p.ssrc,
+                        marker: p.marker,
+                        payload_type: p.payload_type,
+                        payload: p.payload.to_vec(),
+                    };
+                    if tx.send(r).is_err() {
+                        break;
+                    }
+                }
+            });
+            Peer { socket, packets }
+        }
+
+        fn addr(&self) -> SocketAddr {
+            self.socket.local_addr().unwrap()
+        }
+
+        async fn next(&mut self) -> Received {
+            timeout(Duration::from_secs(5), self.packets.recv())
+                .await
+                .expect("a packet within 5 s")
+                .expect("peer alive")
+        }
+
+        fn drain(&mut self) -> Vec<Received> {
+            std::iter::from_fn(|| self.packets.try_recv().ok()).collect()
+        }
+    }
+
+    fn is_silence(r: &Received) -> bool {
+        r.payload == CODEC.silence_frame()
+    }
+
+    async fn start(
+        peer: &Peer,
+    ) -> (
+        PortPool,
+        MediaHandle,
+        mpsc::UnboundedReceiver<MediaEvent>,
+        Arc<PromptLibrary>,
+    ) {
+        // A block of ports of its own per test, so parallel tests never reuse each other's.
+        static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
+        let block = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) % 50;
+        let base = 40000 + (std::process::id() % 100) as u16 * 200 + block * 4;
+        let pool = PortPool::new(base, base + 2);
+        let (socket, lease) = pool.bind(LOCALHOST).unwrap();
+        let library = Arc::new(test_library());
+        let params = MediaParams {
+            remote: peer.addr(),
+            codec: CODEC,
+            telephone_event_pt: Some(DTMF_PT),
+        };
+        let (handle, events) = spawn(socket, lease, params, Arc::clone(&library));
+        (pool, handle, events, library)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_silence_with_consecutive_sequence_and_timestamps() {
+        let mut peer = Peer::new().await;
+        let (_pool, _handle, _events, _) = start(&peer).await;
+        let mut packets = Vec::new();
+        for _ in 0..20 {
+            packets.push(peer.next().await);
+        }
+        assert!(packets[0].marker);
+        for pair in packets.windows(2) {
+            assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1));
+            assert_eq!(pair[1].timestamp, pair[0].timestamp.wrapping_add(160));
+            assert_eq!(pair[1].ssrc, pair[0].ssrc);
+            assert!(!pair[1].marker);
+        }
+        assert!(packets.iter().all(|p| p.payload_type == 0 && is_silence(p)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn plays_clips_byte_exact_then_silence_and_reports_the_finish() {
+        let mut peer = Peer::new().await;
+        let (_pool, handle, mut events, library) = start(&peer).await;
+        let clips = vec![
+            Clip::Prompt(Prompt::NewPassword),
+            Clip::Digit(2),
+            Clip::Digit(7),
+        ];
+        let expected: Vec<Vec<u8>> = clips
+            .iter()
+            .flat_map(|&c| library.frames(c, CODEC).iter().map(|f| f.to_vec()))
+            .collect();
+        peer.next().await;
+        handle.play(PlaybackId(3), clips);
+        let finished = timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap();
+        assert_eq!(finished, Some(MediaEvent::PlaybackFinished(PlaybackId(3))));
+        sleep(Duration::from_millis(100)).await;
+        let received = peer.drain();
+        let first = received.iter().position(|p| !is_silence(p)).unwrap();
+        assert!(received[..first].iter().all(is_silence));
+        let played: Vec<Vec<u8>> = received[first..first + expected.len()]
+            .iter()
+            .map(|p| p.payload.clone())
+            .collect();
+        assert_eq!(played, expected);
+        let after = &received[first + expected.len()..];
+        assert!(!after.is_empty() && after.iter().all(is_silence));
+        assert!(events.try_recv().is_err(), "one finish, no digit");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_playback_switches_to_silence_without_a_finish() {
+        let mut peer = Peer::new().await;
+        let (_pool, handle, mut events, _) = start(&peer).await;
+        handle.play(PlaybackId(1), vec![Clip::Prompt(Prompt::Welcome); 50]);
+        while is_silence(&peer.next().await) {}
+        handle.stop_playback();
+        sleep(Duration::from_millis(100)).await;
+        peer.drain();
+        for _ in 0..200 {
+            assert!(is_silence(&peer.next().await));
+        }
+        assert!(events.try_recv().is_err());
+    }
+
+    async fn send_event(socket: &UdpSocket, to: SocketAddr, seq: u16, e: TelephoneEvent) {
+        let payload = e.to_bytes();
+        let packet = rtp_rs::RtpPacketBuilder::new()
+            .payload_type(DTMF_PT)
+            .ssrc(77)
+            .sequence(seq.into())
+            .timestamp(123_456)
+            .marked(seq == 0)
+            .payload(&payload)
+            .build()
+            .unwrap();
+        socket.send_to(&packet, to).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_telephone_event_is_reported_once() {
+        let peer = Peer::new().await;
+        let (_pool, handle, mut events, _) = start(&peer).await;
+        let to = SocketAddr::new(LOCALHOST, handle.local_port());
+        for seq in 0..8u16 {
+            let e = TelephoneEvent {
+                event: 5,
+                end: seq >= 5,
+                volume: 10,
+                duration: 160 * (seq.min(4) + 1),
+            };
+            send_event(&peer.socket, to, seq, e).await;
+            sleep(Duration::from_millis(20)).await;
+        }
+        // Garbage and audio on the same port are ignored.
+        peer.socket.send_to(b"not rtp", to).await.unwrap();
+        let got = timeout(Duration::from_secs(1), events.recv())
+            .await
+            .unwrap();
+        assert_eq!(got, Some(MediaEvent::Digit(Digit::D5)));
+        sleep(Duration::from_secs(1)).await;
+        assert!(events.try_recv().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_the_handle_releases_the_port() {
+        let peer = Peer::new().await;
+        let (pool, handle, _events, _) = start(&peer).await;
+        let port = handle.local_port();
+        assert_eq!(pool.leased(), 1);
+        handle.shutdown().await;
+        assert_eq!(pool.leased(), 0);
+        std::net::UdpSocket::bind((LOCALHOST, port)).expect("the socket is closed");
+
+        let (_socket, lease) = pool.bind(LOCALHOST).unwrap();
+        drop(lease);
+        let (handle, _events) = {
+            let (socket, lease) = pool.bind(LOCALHOST).unwrap();
+            let params = MediaParams {
+                remote: peer.addr(),
+                codec: CODEC,
+                telephone_event_pt: None,
+            };
+            spawn(socket, lease, params, Arc::new(test_library()))
+        };
+        drop(handle);
+        sleep(Duration::from_millis(1)).await;
+        assert_eq!(pool.leased(), 0, "a plain drop stops the task too");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_exactly_50_packets_per_second_without_drift() {
+        let mut peer = Peer::new().await;
+        let started = Instant::now();
+        let (_pool, _handle, _events, _) = start(&peer).await;
+        let seconds = 600; // a ten-minute call, in virtual time
+        sleep_until(started + Duration::from_secs(seconds) - Duration::from_millis(10)).await;
+        let received = peer.drain();
+        assert_eq!(received.len() as u64, 50 * seconds);
+        let first = &received[0];
+        let last = &received[received.len() - 1];
+        assert_eq!(
+            last.timestamp.wrapping_sub(first.timestamp),
+            160 * (50 * 600 - 1)
+        );
+    }
+}

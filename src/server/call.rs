@@ -1,0 +1,276 @@
+//! One call, from the INVITE handed over by the SIP layer to the closed CDR.
+//!
+//! The driver is the only place where the pure call flow (`ivr::Flow`) meets the world: it turns
+//! SIP events, media events, timers and database answers into `ivr::Event`s, and executes the
+//! `ivr::Action`s that come back. Database work runs in spawned tasks that report back through a
+//! channel, so a 30 ms password hash never holds up a digit or a timer of this call.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::billing_clock::BillingClock;
+use super::timers::Timers;
+use super::Services;
+use crate::domain::{AccountKey, CallId, Outcome, PhoneNumber};
+use crate::ivr::{Action, Event, Flow, TimerId, Verification};
+use crate::media::{self, MediaEvent, MediaHandle, MediaParams};
+use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
+use crate::store::{NewCdr, ResetResult};
+
+/// Runs one call to its end. Never returns an error: whatever happens is logged and billed.
+pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: CancellationToken) {
+    let IncomingCall { info, mut events, control } = call;
+    let call_id = info.call_id.clone();
+    if !ring(&services, &control, &mut events).await {
+        debug!(%call_id, "cancelled before answer");
+        return;
+    }
+    let (socket, lease) = match services.ports.bind(services.config.sip.listen.ip()) {
+        Ok(bound) => bound,
+        Err(e) => {
+            warn!(%call_id, error = %e, "no RTP port free: refusing the call");
+            let _ = control.reject(503).await;
+            return;
+        }
+    };
+    let local_port = lease.port();
+    if let Err(e) = control.answer(local_port).await {
+        warn!(%call_id, error = %e, "could not answer");
+        return;
+    }
+    let answered_at = OffsetDateTime::now_utc();
+    let answered = Instant::now();
+    open_cdr(&services, &info, answered_at).await;
+
+    let params = MediaParams {
+        remote: info.media.remote_rtp,
+        codec: info.media.codec,
+        telephone_event_pt: info.media.telephone_event_pt,
+    };
+    let (media, media_events) =
+        media::session::spawn(socket, lease, params, services.prompts.clone());
+    let flow = Flow::new(services.flow_config(), info.caller.number.clone());
+    let driver = CallDriver {
+        services: services.clone(),
+        call_id: call_id.clone(),
+        caller: info.caller.number.clone(),
+        flow,
+        media,
+        control,
+        timers: Timers::new(),
+        billing: BillingClock::new(answered),
+        deadline: answered + services.config.max_call_duration(),
+        results: mpsc::unbounded_channel(),
+    };
+    let outcome = driver.run(events, media_events, shutdown).await;
+    close_cdr(&services, &call_id, outcome).await;
+    info!(%call_id, %outcome, "call ended");
+}
+
+/// Rings for `sip.answer_delay_ms`; false when the caller gave up (CANCEL) meanwhile.
+async fn ring(
+    services: &Services,
+    control: &CallControl,
+    events: &mut mpsc::Receiver<CallEvent>,
+) -> bool {
+    let delay = std::time::Duration::from_millis(services.config.sip.answer_delay_ms);
+    if delay.is_zero() {
+        return true;
+    }
+    let _ = control.ring().await;
+    let until = Instant::now() + delay;
+    loop {
+        tokio::select! {
+            _ = sleep_until(until) => return true,
+            event = events.recv() => match event {
+                Some(CallEvent::Cancelled) | Some(CallEvent::HungUp) | None => return false,
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+async fn open_cdr(services: &Services, info: &CallInfo, answered_at: OffsetDateTime) {
+    let cdr = NewCdr {
+        call_id: info.call_id.clone(),
+        caller_raw: info.caller.raw.clone(),
+        caller: info.caller.number.clone(),
+        called: info.called.clone(),
+        source: info.source.to_string(),
+        answered_at,
+    };
+    // The store bills minute 1 in the same transaction that opens the CDR.
+    if let Err(e) = services.store.open_cdr(&cdr).await {
+        warn!(call_id = %info.call_id, error = %e, "could not open the CDR");
+    }
+}
+
+async fn close_cdr(services: &Services, call_id: &CallId, outcome: Outcome) {
+    let billing = &services.config.billing;
+    let ended_at = OffsetDateTime::now_utc();
+    if let Err(e) = services
+        .store
+        .close_cdr(call_id, ended_at, outcome, billing.rate_per_minute, &billing.currency)
+        .await
+    {
+        warn!(%call_id, error = %e, "could not close the CDR; it will be closed from its ticks at the next start");
+    }
+}
+
+struct CallDriver {
+    services: Arc<Services>,
+    call_id: CallId,
+    caller: Option<PhoneNumber>,
+    flow: Flow,
+    media: MediaHandle,
+    control: CallControl,
+    timers: Timers<TimerId>,
+    billing: BillingClock,
+    /// The safety net: the call ends here whatever the flow is doing.
+    deadline: Instant,
+    /// Answers from database tasks, fed back into the flow.
+    results: (mpsc::UnboundedSender<Event>, mpsc::UnboundedReceiver<Event>),
+}
+
+/// Why the loop stopped.
+enum End {
+    /// The flow finished (it hung up, or was told the caller did).
+    Flow,
+    /// The service is shutting down or the call overran: we hang up.
+    Forced(Outcome),
+}
+
+impl CallDriver {
+    async fn run(
+        mut self,
+        mut sip: mpsc::Receiver<CallEvent>,
+        mut media: mpsc::UnboundedReceiver<MediaEvent>,
+        shutdown: CancellationToken,
+    ) -> Outcome {
+        self.feed(Event::Answered).await;
+        let end = loop {
+            if self.flow.is_finished() {
+                break End::Flow;
+            }
+            let timer = self.timers.next_deadline();
+            let (minute, tick_at) = self.billing.next();
+            tokio::select! {
+                event = sip.recv() => match event {
+                    Some(CallEvent::HungUp) | Some(CallEvent::AckTimeout) | Some(CallEvent::Cancelled) | None => {
+                        self.feed(Event::HungUp).await;
+                    }
+                    Some(CallEvent::Acked) | Some(CallEvent::Info { .. }) => {}
+                },
+                Some(event) = media.recv() => match event {
+                    MediaEvent::Digit(digit) => self.feed(Event::Digit(digit)).await,
+                    MediaEvent::PlaybackFinished(id) => self.feed(Event::PlaybackFinished(id)).await,
+                },
+                Some(event) = self.results.1.recv() => self.feed(event).await,
+                _ = sleep_until(timer.unwrap_or(self.deadline)), if timer.is_some() => {
+                    for id in self.timers.take_due(Instant::now()) {
+                        self.feed(Event::TimerFired(id)).await;
+                    }
+                }
+                _ = sleep_until(tick_at) => self.bill_minute(minute).await,
+                _ = sleep_until(self.deadline) => break End::Forced(Outcome::Error),
+                _ = shutdown.cancelled() => break End::Forced(Outcome::Interrupted),
+            }
+        };
+        let outcome = match end {
+            End::Forced(forced) => {
+                warn!(call_id = %self.call_id, outcome = %forced, "ending the call from our side");
+                let _ = self.control.hangup().await;
+                self.flow.outcome().unwrap_or(forced)
+            }
+            End::Flow => self.flow.outcome().unwrap_or(Outcome::Error),
+        };
+        // Wait for the media task to close its socket, so the port is free again when we return.
+        self.media.shutdown().await;
+        outcome
+    }
+
+    /// Hands one event to the flow and carries out what it asks for.
+    async fn feed(&mut self, event: Event) {
+        for action in self.flow.handle(event) {
+            self.execute(action).await;
+        }
+    }
+
+    async fn execute(&mut self, action: Action) {
+        match action {
+            Action::Play { id, clips } => self.media.play(id, clips),
+            Action::StopPlayback => self.media.stop_playback(),
+            Action::StartTimer { id, after } => self.timers.arm(id, after, Instant::now()),
+            Action::CancelTimer(id) => self.timers.cancel(id),
+            Action::CheckCaller => self.check_caller(),
+            Action::Verify(key) => self.verify(key),
+            Action::Outcome(outcome) => debug!(call_id = %self.call_id, %outcome, "outcome"),
+            Action::Hangup => {
+                if let Err(e) = self.control.hangup().await {
+                    warn!(call_id = %self.call_id, error = %e, "BYE failed");
+                }
+            }
+        }
+    }
+
+    /// Is the calling number locked out? A database failure here is not a lock-out: the
+    /// verification that follows will meet the same failure and say "system busy".
+    fn check_caller(&self) {
+        let Some(caller) = self.caller.clone() else {
+            return;
+        };
+        let services = self.services.clone();
+        let results = self.results.0.clone();
+        let call_id = self.call_id.clone();
+        tokio::spawn(async move {
+            let locked_out = match services.store.caller_locked_out(&caller, &services.limits, OffsetDateTime::now_utc()).await {
+                Ok(locked) => locked,
+                Err(e) => {
+                    warn!(%call_id, error = %e, "lock-out check failed");
+                    false
+                }
+            };
+            let _ = results.send(Event::CallerChecked { locked_out });
+        });
+    }
+
+    /// Limits, lookup, match, new password hashed and stored: all off this task. The password
+    /// comes back only once it is stored, and goes straight into the flow.
+    fn verify(&self, key: AccountKey) {
+        let Some(caller) = self.caller.clone() else {
+            let _ = self.results.0.send(Event::Verified(Verification::Unavailable));
+            return;
+        };
+        let services = self.services.clone();
+        let results = self.results.0.clone();
+        let call_id = self.call_id.clone();
+        tokio::spawn(async move {
+            let verification = match services
+                .store
+                .verify_and_reset(&services.hasher, &services.limits, &caller, &key, OffsetDateTime::now_utc())
+                .await
+            {
+                Ok(ResetResult::Reset(password)) => Verification::Reset(password),
+                Ok(ResetResult::Mismatch) => Verification::Mismatch,
+                Ok(ResetResult::TooManyAttempts) => Verification::TooManyAttempts,
+                Err(e) => {
+                    warn!(%call_id, error = %e, "verification failed: the caller hears 'system busy'");
+                    Verification::Unavailable
+                }
+            };
+            let _ = results.send(Event::Verified(verification));
+        });
+    }
+
+    async fn bill_minute(&mut self, minute: u32) {
+        self.billing.advance();
+        if let Err(e) = self.services.store.record_tick(&self.call_id, minute, OffsetDateTime::now_utc()).await {
+            warn!(call_id = %self.call_id, minute, error = %e, "could not write a billing tick");
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! SIP signalling: the only module that talks to rsipstack.
+//!
+//! ```text
+//!  UDP ──▶ wire::ScreenedSocket ──▶ rsipstack transport/transactions ──▶ server (dispatch)
+//!          (400/501/505 for what          (retransmissions, timers,        │ new INVITE: sdp::negotiate,
+//!           rsipstack would drop,          CANCEL, 2xx until ACK)          │ identity, dialog ─▶ IncomingCall
+//!           optional wire log)                                             └ OPTIONS/others: responses
+//!  the application ──CallControl (ring/answer/reject/hangup)──▶ call ──▶ rsipstack dialog
+//!  the application ◀──CallEvent (Acked, Cancelled, HungUp, AckTimeout, Info)── call
+//! ```
+//!
+//! rsipstack is pinned exactly (its API broke three times in 2026), so every use of it stays in
+//! this folder; the rest of the crate sees only the types re-exported here.
+
+mod call;
+mod config;
+mod identity;
+mod responses;
+pub mod sdp;
+mod server;
+mod wire;
+
+pub use call::{CallControl, CallError, CallEvent, CallInfo, IncomingCall};
+pub use config::{SipConfig, SipConfigError};
+pub use identity::CallerIdentity;
+pub use sdp::{NegotiatedMedia, SdpError};
+pub use server::{SipError, SipServer};

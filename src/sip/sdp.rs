@@ -1,0 +1,516 @@
+//! SDP offer/answer (RFC 3264, RFC 4566) for one G.711 audio stream plus RFC 4733 telephone-events.
+//!
+//! Written by hand: the subset a telephony trunk sends is small (v/o/s/c/t/m/a lines), and the
+//! decisions that matter here — which codec, which telephone-event payload type, where to send
+//! RTP — need only these lines. Anything we do not understand in an offer is ignored, never fatal,
+//! except where it leaves us without a usable audio stream.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::media::Codec;
+
+/// What the offer and our capabilities agreed on for the call's single audio stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NegotiatedMedia {
+    /// Where the caller wants to receive RTP (its `c=` address and audio `m=` port).
+    pub remote_rtp: SocketAddr,
+    /// The caller's most preferred codec among PCMU and PCMA.
+    pub codec: Codec,
+    /// The RTP payload type the offer mapped `codec` to (0 or 8 unless the offer used a dynamic
+    /// type for it); the answer and the RTP stream use the same number.
+    pub payload_type: u8,
+    /// The payload type of `telephone-event/8000` in the offer, if it offered RFC 4733 at all.
+    pub telephone_event_pt: Option<u8>,
+    /// The offer's other m-lines, which the answer must repeat with port 0 (RFC 3264 §6).
+    pub declined: Vec<DeclinedStream>,
+}
+
+/// An m-line of the offer we do not use (video, a second audio stream, …), kept so the answer has
+/// as many m-lines as the offer, in the same order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeclinedStream {
+    /// Position of the m-line in the offer (0-based).
+    pub position: usize,
+    pub media: String,
+    pub proto: String,
+    pub format: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdpError {
+    #[error("the SDP body is empty")]
+    Empty,
+    #[error("SDP line {line}: {reason}")]
+    Malformed { line: usize, reason: &'static str },
+    #[error("the offer has no audio stream")]
+    NoAudio,
+    #[error("the audio stream is disabled (port 0)")]
+    AudioDisabled,
+    #[error("the audio stream uses {0}; only plain RTP/AVP is supported")]
+    UnsupportedTransport(String),
+    #[error("the audio stream has no connection address (no c= line)")]
+    NoConnection,
+    #[error("connection address {0:?} is not an IP address")]
+    BadAddress(String),
+    #[error("the audio stream is {0}; the service needs to send and receive audio")]
+    NotSendRecv(&'static str),
+    #[error("none of the offered codecs is PCMU or PCMA")]
+    NoCommonCodec,
+}
+
+/// One `m=` section of the offer, with the attributes that follow it.
+struct Section<'a> {
+    media: &'a str,
+    port: u16,
+    proto: &'a str,
+    formats: Vec<&'a str>,
+    connection: Option<IpAddr>,
+    rtpmaps: Vec<(u8, &'a str)>,
+    /// `None`: no direction attribute here; `Some(None)`: sendrecv; `Some(Some(d))`: another.
+    direction: Option<Option<&'static str>>,
+}
+
+/// Chooses the codec, the telephone-event payload type and the RTP destination from an offer.
+pub fn negotiate(offer: &str) -> Result<NegotiatedMedia, SdpError> {
+    if offer.trim().is_empty() {
+        return Err(SdpError::Empty);
+    }
+    let (session_connection, session_direction, sections) = parse(offer)?;
+    let mut declined = Vec::new();
+    let mut chosen = None;
+    let mut first_problem = None;
+    for (position, section) in sections.iter().enumerate() {
+        let usable = if chosen.is_some() || !section.media.eq_ignore_ascii_case("audio") {
+            None
+        } else {
+            match check_audio(section, session_connection, session_direction) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    first_problem.get_or_insert(e);
+                    None
+                }
+            }
+        };
+        match usable {
+            Some(m) => chosen = Some(m),
+            None => declined.push(DeclinedStream {
+                position,
+                media: section.media.to_string(),
+                proto: section.proto.to_string(),
+                format: section.formats.first().copied().unwrap_or("0").to_string(),
+            }),
+        }
+    }
+    match chosen {
+        Some(mut media) => {
+            media.declined = declined;
+            Ok(media)
+        }
+        None => Err(first_problem.unwrap_or(SdpError::NoAudio)),
+    }
+}
+
+/// Whether one audio m-line is usable, and with which codec.
+fn check_audio(
+    section: &Section<'_>,
+    session_connection: Option<IpAddr>,
+    session_direction: Option<&'static str>,
+) -> Result<NegotiatedMedia, SdpError> {
+    if section.port == 0 {
+        return Err(SdpError::AudioDisabled);
+    }
+    if !section.proto.eq_ignore_ascii_case("RTP/AVP") {
+        return Err(SdpError::UnsupportedTransport(section.proto.to_string()));
+    }
+    if let Some(direction) = section.direction.unwrap_or(session_direction) {
+        return Err(SdpError::NotSendRecv(direction));
+    }
+    let ip = section
+        .connection
+        .or(session_connection)
+        .ok_or(SdpError::NoConnection)?;
+    let mut codec = None;
+    let mut telephone_event_pt = None;
+    for pt in section.formats.iter().filter_map(|f| f.parse::<u8>().ok()) {
+        let name = section
+            .rtpmaps
+            .iter()
+            .find(|(p, _)| *p == pt)
+            .map(|(_, name)| *name);
+        match (name, pt) {
+            (Some(name), _) if codec.is_none() => codec = codec_by_name(name).map(|c| (c, pt)),
+            (None, 0) if codec.is_none() => codec = Some((Codec::Pcmu, 0)),
+            (None, 8) if codec.is_none() => codec = Some((Codec::Pcma, 8)),
+            _ => {}
+        }
+        if telephone_event_pt.is_none() && name.is_some_and(is_telephone_event) {
+            telephone_event_pt = Some(pt);
+        }
+    }
+    let (codec, payload_type) = codec.ok_or(SdpError::NoCommonCodec)?;
+    Ok(NegotiatedMedia {
+        remote_rtp: SocketAddr::new(ip, section.port),
+        codec,
+        payload_type,
+        telephone_event_pt,
+        declined: Vec::new(),
+    })
+}
+
+/// `PCMU/8000` or `pcma/8000/1` → the codec; other encodings → `None`.
+fn codec_by_name(rtpmap: &str) -> Option<Codec> {
+    let mut parts = rtpmap.split('/');
+    let name = parts.next()?.trim();
+    let rate = parts.next()?.trim();
+    if rate != "8000" {
+        return None;
+    }
+    [Codec::Pcmu, Codec::Pcma]
+        .into_iter()
+        .find(|c| c.encoding_name().eq_ignore_ascii_case(name))
+}
+
+fn is_telephone_event(rtpmap: &str) -> bool {
+    let mut parts = rtpmap.split('/');
+    parts
+        .next()
+        .is_some_and(|n| n.trim().eq_ignore_ascii_case("telephone-event"))
+        && parts.next().is_some_and(|r| r.trim() == "8000")
+}
+
+type Parsed<'a> = (Option<IpAddr>, Option<&'static str>, Vec<Section<'a>>);
+
+/// Splits the offer into its session-level connection/direction and its m-sections.
+fn parse(offer: &str) -> Result<Parsed<'_>, SdpError> {
+    let mut session_connection = None;
+    let mut session_direction = None;
+    let mut sections: Vec<Section<'_>> = Vec::new();
+    let mut saw_version = false;
+    for (index, line) in offer.lines().enumerate() {
+        let number = index + 1;
+        let line = line.trim_end();
+        if line.is_empty() {
+            continue;
+        }
+        let (kind, value) =
+            line.split_once('=')
+                .filter(|(k, _)| k.len() == 1)
+                .ok_or(SdpError::Malformed {
+                    line: number,
+                    reason: "expected <type>=<value>",
+                })?;
+        match kind {
+            "v" => saw_version = true,
+            "c" => {
+                let ip = parse_connection(value, number)?;
+                match sections.last_mut() {
+                    Some(section) => section.connection = Some(ip),
+                    None => session_connection = Some(ip),
+                }
+            }
+            "m" => sections.push(parse_media(value, number)?),
+            "a" => {
+                let direction = direction_attribute(value);
+                match sections.last_mut() {
+                    Some(section) => {
+                        if let Some(map) = parse_rtpmap(value) {
+                            section.rtpmaps.push(map);
+                        }
+                        if direction.is_some() {
+                            section.direction = direction;
+                        }
+                    }
+                    None if direction.is_some() => session_direction = direction.flatten(),
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if !saw_version {
+        return Err(SdpError::Malformed {
+            line: 1,
+            reason: "no v= line; this is not SDP",
+        });
+    }
+    Ok((session_connection, session_direction, sections))
+}
+
+/// `IN IP4 192.0.2.1` (optionally `/ttl`) → the address.
+fn parse_connection(value: &str, line: usize) -> Result<IpAddr, SdpError> {
+    let mut fields = value.split_whitespace();
+    let (Some(net), Some(_family), Some(address)) = (fields.next(), fields.next(), fields.next())
+    else {
+        return Err(SdpError::Malformed {
+            line,
+            reason: "c= needs <nettype> <addrtype> <address>",
+        });
+    };
+    if !net.eq_ignore_ascii_case("IN") {
+        return Err(SdpError::Malformed {
+            line,
+            reason: "c= network type is not IN",
+        });
+    }
+    let host = address.split('/').next().unwrap_or(address);
+    host.parse()
+        .map_err(|_| SdpError::BadAddress(host.to_string()))
+}
+
+/// `audio 49170 RTP/AVP 0 8 101` → a section without attributes yet.
+fn parse_media(value: &str, line: usize) -> Result<Section<'_>, SdpError> {
+    let mut fields = value.split_whitespace();
+    let (Some(media), Some(port), Some(proto)) = (fields.next(), fields.next(), fields.next())
+    else {
+        return Err(SdpError::Malformed {
+            line,
+            reason: "m= needs <media> <port> <proto> <fmt>…",
+        });
+    };
+    // `49170/2` declares a port range; the first port is the stream's.
+    let port = port
+        .split('/')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or(SdpError::Malformed {
+            line,
+            reason: "m= port is not a number",
+        })?;
+    Ok(Section {
+        media,
+        port,
+        proto,
+        formats: fields.collect(),
+        connection: None,
+        rtpmaps: Vec::new(),
+        direction: None,
+    })
+}
+
+/// `rtpmap:101 telephone-event/8000` → (101, "telephone-event/8000").
+fn parse_rtpmap(attribute: &str) -> Option<(u8, &str)> {
+    let rest = attribute.strip_prefix("rtpmap:")?;
+    let (pt, encoding) = rest.trim().split_once(char::is_whitespace)?;
+    Some((pt.parse().ok()?, encoding.trim()))
+}
+
+/// `Some(None)` for `a=sendrecv`, `Some(Some(name))` for a direction we cannot serve, `None` for
+/// any other attribute.
+fn direction_attribute(attribute: &str) -> Option<Option<&'static str>> {
+    match attribute.trim() {
+        "sendrecv" => Some(None),
+        "sendonly" => Some(Some("sendonly")),
+        "recvonly" => Some(Some("recvonly")),
+        "inactive" => Some(Some("inactive")),
+        _ => None,
+    }
+}
+
+/// The SDP answer: one codec plus telephone-event (when offered), 20 ms packets, send and receive.
+/// Declined m-lines of the offer are repeated with port 0.
+pub fn answer(public_ip: IpAddr, port: u16, media: &NegotiatedMedia, session_id: u64) -> String {
+    let family = if public_ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mut sdp = format!(
+        "v=0\r\n\
+         o=hotline {session_id} {session_id} IN {family} {public_ip}\r\n\
+         s=hotline\r\n\
+         c=IN {family} {public_ip}\r\n\
+         t=0 0\r\n"
+    );
+    let audio_position = (0..=media.declined.len())
+        .find(|p| !media.declined.iter().any(|d| d.position == *p))
+        .unwrap_or(media.declined.len());
+    for position in 0..=media.declined.len() {
+        if position == audio_position {
+            push_audio(&mut sdp, port, media);
+        } else if let Some(d) = media.declined.iter().find(|d| d.position == position) {
+            sdp.push_str(&format!("m={} 0 {} {}\r\n", d.media, d.proto, d.format));
+        }
+    }
+    sdp
+}
+
+fn push_audio(sdp: &mut String, port: u16, media: &NegotiatedMedia) {
+    let pt = media.payload_type;
+    let name = media.codec.encoding_name();
+    match media.telephone_event_pt {
+        Some(te) => sdp.push_str(&format!(
+            "m=audio {port} RTP/AVP {pt} {te}\r\n\
+             a=rtpmap:{pt} {name}/8000\r\n\
+             a=rtpmap:{te} telephone-event/8000\r\n\
+             a=fmtp:{te} 0-16\r\n"
+        )),
+        None => sdp.push_str(&format!(
+            "m=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {name}/8000\r\n"
+        )),
+    }
+    sdp.push_str("a=ptime:20\r\na=sendrecv\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(media_lines: &str) -> String {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n{media_lines}"
+        )
+    }
+
+    fn ok(sdp: &str) -> NegotiatedMedia {
+        negotiate(sdp).unwrap_or_else(|e| panic!("{e}: {sdp}"))
+    }
+
+    #[test]
+    fn caller_preference_order_decides_the_codec() {
+        let m = ok(&offer(
+            "m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+        ));
+        assert_eq!((m.codec, m.payload_type), (Codec::Pcma, 8));
+        let m = ok(&offer("m=audio 4000 RTP/AVP 0 8\r\n"));
+        assert_eq!(m.codec, Codec::Pcmu);
+        assert_eq!(m.remote_rtp, "192.0.2.9:4000".parse().unwrap());
+        assert_eq!(m.telephone_event_pt, None);
+    }
+
+    #[test]
+    fn unknown_codecs_before_g711_are_skipped() {
+        let m = ok(&offer(
+            "m=audio 4000 RTP/AVP 9 18 96 8 97\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:97 telephone-event/8000\r\n",
+        ));
+        assert_eq!(m.codec, Codec::Pcma);
+        assert_eq!(m.telephone_event_pt, Some(97));
+    }
+
+    #[test]
+    fn rtpmap_names_are_case_insensitive_and_dynamic_types_are_kept() {
+        let m = ok(&offer(
+            "m=audio 4000 RTP/AVP 112 100\r\na=rtpmap:112 pcmu/8000/1\r\na=rtpmap:100 Telephone-Event/8000\r\n",
+        ));
+        assert_eq!(
+            (m.codec, m.payload_type, m.telephone_event_pt),
+            (Codec::Pcmu, 112, Some(100))
+        );
+    }
+
+    #[test]
+    fn telephone_event_at_another_rate_is_not_ours() {
+        let m = ok(&offer(
+            "m=audio 4000 RTP/AVP 0 110\r\na=rtpmap:110 telephone-event/48000\r\n",
+        ));
+        assert_eq!(m.telephone_event_pt, None);
+    }
+
+    #[test]
+    fn media_level_connection_wins_over_session_level() {
+        let m = ok(&offer(
+            "m=audio 4000 RTP/AVP 0\r\nc=IN IP4 198.51.100.7\r\n",
+        ));
+        assert_eq!(m.remote_rtp, "198.51.100.7:4000".parse().unwrap());
+        let no_session_c = "v=0\r\no=- 1 1 IN IP4 x\r\ns=-\r\nt=0 0\r\nm=audio 5 RTP/AVP 0\r\nc=IN IP4 10.0.0.1\r\n";
+        assert_eq!(ok(no_session_c).remote_rtp, "10.0.0.1:5".parse().unwrap());
+    }
+
+    #[test]
+    fn ipv6_connection_is_read() {
+        let sdp = "v=0\r\ns=-\r\nc=IN IP6 2001:db8::1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        assert_eq!(ok(sdp).remote_rtp, "[2001:db8::1]:4000".parse().unwrap());
+    }
+
+    #[test]
+    fn video_is_declined_and_audio_taken_from_the_second_line() {
+        let m = ok(&offer(
+            "m=video 5000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\nm=audio 4000 RTP/AVP 0\r\n",
+        ));
+        assert_eq!(m.remote_rtp.port(), 4000);
+        assert_eq!(m.declined.len(), 1);
+        let answer = answer("203.0.113.5".parse().unwrap(), 30000, &m, 7);
+        let m_lines: Vec<&str> = answer.lines().filter(|l| l.starts_with("m=")).collect();
+        assert_eq!(m_lines, ["m=video 0 RTP/AVP 96", "m=audio 30000 RTP/AVP 0"]);
+    }
+
+    #[test]
+    fn disabled_insecure_and_directional_streams_are_refused_with_a_reason() {
+        assert_eq!(
+            negotiate(&offer("m=audio 0 RTP/AVP 0\r\n")),
+            Err(SdpError::AudioDisabled)
+        );
+        assert_eq!(
+            negotiate(&offer("m=audio 4000 RTP/SAVP 0\r\n")),
+            Err(SdpError::UnsupportedTransport("RTP/SAVP".into()))
+        );
+        assert_eq!(
+            negotiate(&offer("m=audio 4000 RTP/AVP 0\r\na=inactive\r\n")),
+            Err(SdpError::NotSendRecv("inactive"))
+        );
+        assert_eq!(
+            negotiate(&offer("m=video 4000 RTP/AVP 96\r\n")),
+            Err(SdpError::NoAudio)
+        );
+        assert_eq!(negotiate(&offer("")), Err(SdpError::NoAudio));
+    }
+
+    #[test]
+    fn a_session_level_direction_applies_unless_the_stream_overrides_it() {
+        let sdp = "v=0\r\nc=IN IP4 192.0.2.1\r\na=sendonly\r\nm=audio 4000 RTP/AVP 0\r\n";
+        assert_eq!(negotiate(sdp), Err(SdpError::NotSendRecv("sendonly")));
+        let sdp =
+            "v=0\r\nc=IN IP4 192.0.2.1\r\na=sendonly\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n";
+        assert_eq!(ok(sdp).codec, Codec::Pcmu);
+    }
+
+    #[test]
+    fn no_common_codec_is_its_own_error() {
+        let sdp = offer("m=audio 4000 RTP/AVP 9 96\r\na=rtpmap:96 opus/48000/2\r\n");
+        assert_eq!(negotiate(&sdp), Err(SdpError::NoCommonCodec));
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        assert_eq!(negotiate(""), Err(SdpError::Empty));
+        assert!(matches!(
+            negotiate("hello world"),
+            Err(SdpError::Malformed { line: 1, .. })
+        ));
+        assert!(matches!(
+            negotiate("v=0\r\nm=audio\r\n"),
+            Err(SdpError::Malformed { line: 2, .. })
+        ));
+        assert!(matches!(
+            negotiate("v=0\r\nm=audio x RTP/AVP 0\r\n"),
+            Err(SdpError::Malformed { line: 2, .. })
+        ));
+        assert_eq!(
+            negotiate("v=0\r\nc=IN IP4 pbx.example\r\n"),
+            Err(SdpError::BadAddress("pbx.example".into()))
+        );
+        assert_eq!(
+            negotiate("v=0\r\nm=audio 4000 RTP/AVP 0\r\n"),
+            Err(SdpError::NoConnection)
+        );
+        assert!(
+            negotiate("v=0\r\na=rtpmap:\r\nm=audio 1 RTP/AVP 0 \u{1F600}\r\nc=IN IP4 1.2.3.4\r\n")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_answer_has_one_codec_telephone_events_and_our_address() {
+        let m = ok(&offer(
+            "m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+        ));
+        let sdp = answer("203.0.113.5".parse().unwrap(), 30000, &m, 42);
+        assert_eq!(
+            sdp,
+            "v=0\r\no=hotline 42 42 IN IP4 203.0.113.5\r\ns=hotline\r\nc=IN IP4 203.0.113.5\r\nt=0 0\r\n\
+             m=audio 30000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+             a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+        );
+        // Our own answer is a valid offer for the same codec.
+        let back = ok(&sdp);
+        assert_eq!(
+            (back.codec, back.telephone_event_pt),
+            (Codec::Pcma, Some(101))
+        );
+    }
+}

@@ -1,0 +1,2 @@
+pub mod rtp_peer;
+pub mod sip_uac;
