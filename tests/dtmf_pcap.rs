@@ -1,6 +1,8 @@
 //! Reads the DTMF pcap back the way a replay tool and a receiver would, and checks what the
 //! SIPp suite depends on: one SSRC, a sequence without gaps across every key, one timestamp
-//! and one marker per press, growing durations, three end packets, realistic pacing.
+//! and one marker per press, growing durations, three end packets, realistic pacing, and
+//! silence frames from the very start so SIPp (which times from the first packet) keeps the
+//! lead-in and the pauses.
 
 use std::collections::BTreeMap;
 
@@ -45,8 +47,9 @@ fn read_pcap(bytes: &[u8]) -> Vec<Captured> {
     out
 }
 
-struct Event {
+struct Packet {
     micros: u64,
+    len: usize,
     seq: u16,
     ssrc: u32,
     pt: u8,
@@ -57,31 +60,43 @@ struct Event {
     duration: u16,
 }
 
-fn events(keys: &str, opts: &DtmfPcapOptions) -> Vec<Event> {
+/// Every RTP packet of the file, telephone-event or silence.
+fn packets(keys: &str, opts: &DtmfPcapOptions) -> Vec<Packet> {
     let bytes = dtmf_pcap(keys, opts).unwrap();
     read_pcap(&bytes)
         .into_iter()
         .map(|c| {
             let rtp = RtpReader::new(&c.payload).unwrap();
             let p = rtp.payload();
-            assert_eq!(p.len(), 4);
-            Event {
+            let event = |i: usize| p.get(i).copied().unwrap_or_default();
+            Packet {
                 micros: c.micros,
+                len: p.len(),
                 seq: u16::from(rtp.sequence_number()),
                 ssrc: rtp.ssrc(),
                 pt: rtp.payload_type(),
                 marker: rtp.mark(),
                 timestamp: rtp.timestamp(),
-                code: p[0],
-                end: p[1] & 0x80 != 0,
-                duration: u16::from_be_bytes([p[2], p[3]]),
+                code: event(0),
+                end: event(1) & 0x80 != 0,
+                duration: u16::from_be_bytes([event(2), event(3)]),
             }
         })
         .collect()
 }
 
+/// The telephone-event packets only.
+fn events(keys: &str, opts: &DtmfPcapOptions) -> Vec<Packet> {
+    let events: Vec<Packet> = packets(keys, opts)
+        .into_iter()
+        .filter(|p| p.pt == opts.payload_type)
+        .collect();
+    assert!(events.iter().all(|e| e.len == 4));
+    events
+}
+
 /// Decodes presses as a receiver does: one key per distinct event timestamp.
-fn presses(events: &[Event]) -> String {
+fn presses(events: &[Packet]) -> String {
     let mut by_timestamp: BTreeMap<u32, u8> = BTreeMap::new();
     for e in events {
         by_timestamp.entry(e.timestamp).or_insert(e.code);
@@ -95,21 +110,23 @@ fn presses(events: &[Event]) -> String {
 #[test]
 fn a_reset_call_s_keys_round_trip_with_one_ssrc_and_a_continuous_sequence() {
     let opts = DtmfPcapOptions::default();
-    let events = events("8,0123456789#", &opts);
-    assert_eq!(presses(&events), "80123456789#");
-    assert!(events.iter().all(|e| e.ssrc == opts.ssrc && e.pt == 101));
-    for pair in events.windows(2) {
+    let all = packets("8,0123456789#", &opts);
+    assert!(all.iter().all(|p| p.ssrc == opts.ssrc));
+    assert_eq!(all[0].seq, opts.first_sequence);
+    for pair in all.windows(2) {
         assert_eq!(
             pair[1].seq,
             pair[0].seq.wrapping_add(1),
             "no gap, no restart"
         );
-        assert!(
-            pair[1].micros >= pair[0].micros + 20_000,
-            "at least 20 ms apart"
+        assert_eq!(
+            pair[1].micros,
+            pair[0].micros + 20_000,
+            "one packet per 20 ms"
         );
     }
-    assert_eq!(events[0].seq, opts.first_sequence);
+    let events = events("8,0123456789#", &opts);
+    assert_eq!(presses(&events), "80123456789#");
     // 12 presses × (5 while held + 3 end packets).
     assert_eq!(events.len(), 12 * 8);
     assert_eq!(
@@ -150,9 +167,15 @@ fn timing_follows_the_options_lead_in_gap_and_pauses() {
         lead_in_ms: 500,
         ..DtmfPcapOptions::default()
     };
-    let events = events("1,,2", &opts);
-    assert!(events.iter().all(|e| e.pt == 96));
+    let all = packets("1,,2", &opts);
     let start = opts.start_time.as_micros() as u64;
+    // The file starts with silence at once, so a replay keeps the lead-in.
+    assert_eq!(all[0].micros, start);
+    assert_eq!((all[0].pt, all[0].len, all[0].marker), (0, 160, true));
+    let silence = all.iter().filter(|p| p.pt == 0).count();
+    // Slots up to the last end packet (500 + 4200 + 100 ms) = 241, less 2 × 6 event packets.
+    assert_eq!(silence, 241 - 12);
+    let events = events("1,,2", &opts);
     assert_eq!(events[0].micros - start, 500_000, "lead-in");
     let second = events.iter().find(|e| e.code == 2).unwrap();
     // 500 lead-in + 60 tone + 140 gap + 2 × 2000 pause.
@@ -168,6 +191,31 @@ fn the_sequence_wraps_without_a_gap() {
         first_sequence: u16::MAX - 2,
         ..DtmfPcapOptions::default()
     };
-    let seqs: Vec<u16> = events("1", &opts).iter().map(|e| e.seq).collect();
+    let seqs: Vec<u16> = packets("1", &opts).iter().take(8).map(|e| e.seq).collect();
     assert_eq!(seqs, [65533, 65534, 65535, 0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn without_silence_the_file_starts_at_the_first_key() {
+    let opts = DtmfPcapOptions {
+        silence_payload_type: None,
+        ..DtmfPcapOptions::default()
+    };
+    let all = packets("12", &opts);
+    assert!(all.iter().all(|p| p.pt == 101));
+    assert_eq!(all.len(), 16);
+    assert_eq!(presses(&all), "12");
+}
+
+#[test]
+fn pcma_silence_is_the_a_law_zero() {
+    let opts = DtmfPcapOptions {
+        silence_payload_type: Some(8),
+        ..DtmfPcapOptions::default()
+    };
+    let bytes = dtmf_pcap("1", &opts).unwrap();
+    let first = read_pcap(&bytes).remove(0);
+    let rtp = RtpReader::new(&first.payload).unwrap();
+    assert_eq!(rtp.payload_type(), 8);
+    assert!(rtp.payload().iter().all(|&b| b == 0xd5));
 }

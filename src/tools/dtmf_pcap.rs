@@ -7,6 +7,10 @@
 //! three times, and one SSRC with a sequence that never skips or restarts runs through the
 //! whole key string — a receiver that sees a sequence reset or a new SSRC may take two presses
 //! of the same key for one. Packet times in the capture are 20 ms apart, which SIPp keeps.
+//!
+//! Between presses the file carries silence in the audio payload type (PCMU by default), as a
+//! phone does: SIPp times its replay from the first packet in the file, so without audio
+//! before the first key the lead-in and any leading pause would vanish.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
@@ -30,6 +34,8 @@ const MIN_TONE_MS: u32 = 40;
 const MAX_TONE_MS: u32 = 8_000;
 /// The three end copies occupy the 40 ms after the tone; the next press starts after them.
 const MIN_GAP_MS: u32 = PACKET_MS * END_COPIES;
+const PCMU: u8 = 0;
+const PCMA: u8 = 8;
 
 /// How the presses are timed and addressed. [`Default`] is a brisk, realistic caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +52,9 @@ pub struct DtmfPcapOptions {
     /// Silence before the first key, so the replay does not start at the very instant SIPp
     /// begins it.
     pub lead_in_ms: u32,
+    /// The audio payload type of the silence sent while no key is pressed (0 = PCMU,
+    /// 8 = PCMA), or `None` for telephone-events only (and then SIPp starts at the first key).
+    pub silence_payload_type: Option<u8>,
     /// Tone power in −dBm0 (0–63); 10 is a typical phone.
     pub volume: u8,
     pub ssrc: u32,
@@ -66,6 +75,7 @@ impl Default for DtmfPcapOptions {
             gap_ms: 100,
             pause_ms: 1_000,
             lead_in_ms: 200,
+            silence_payload_type: Some(PCMU),
             volume: 10,
             // Fixed so the same keys always make the same file (diffable, cacheable).
             ssrc: 0x484f_544c,
@@ -90,6 +100,10 @@ pub enum DtmfPcapError {
         "tone length {0} ms must be a multiple of {PACKET_MS} ms between {MIN_TONE_MS} and {MAX_TONE_MS}"
     )]
     ToneLength(u32),
+    #[error("{0} of {1} ms is not a multiple of the {PACKET_MS} ms packet time")]
+    OffGrid(&'static str, u32),
+    #[error("silence payload type {0} is not PCMU (0) or PCMA (8)")]
+    SilencePayloadType(u8),
     #[error("gap {0} ms is shorter than {MIN_GAP_MS} ms (the repeated end packets need it)")]
     GapTooShort(u32),
     #[error("volume {0} is outside 0-63 (-dBm0)")]
@@ -112,33 +126,87 @@ enum Step {
 pub fn dtmf_pcap(keys: &str, opts: &DtmfPcapOptions) -> Result<Vec<u8>, DtmfPcapError> {
     validate(opts)?;
     let steps = parse_keys(keys)?;
+    let mut packets = event_packets(&steps, opts)?;
+    if let Some(payload_type) = opts.silence_payload_type {
+        packets = with_silence(packets, payload_type, opts)?;
+    }
     let mut writer = PcapWriter::new(opts.source, opts.destination);
     let mut sequence = Seq::from(opts.first_sequence);
+    for packet in packets {
+        let rtp = RtpPacketBuilder::new()
+            .payload_type(packet.payload_type)
+            .ssrc(opts.ssrc)
+            .sequence(sequence)
+            .timestamp(packet.timestamp)
+            .marked(packet.marker)
+            .payload(&packet.payload)
+            .build()
+            // Only an out-of-range payload type fails, and validate() refused it.
+            .map_err(|_| DtmfPcapError::PayloadType(packet.payload_type))?;
+        let time = opts.start_time + Duration::from_millis(packet.at_ms);
+        writer.push_udp(time, &rtp)?;
+        sequence = sequence.next();
+    }
+    Ok(writer.into_bytes())
+}
+
+/// Every telephone-event packet of the key string, in time order.
+fn event_packets(steps: &[Step], opts: &DtmfPcapOptions) -> Result<Vec<Packet>, DtmfPcapError> {
+    let mut packets = Vec::new();
     let mut at_ms = u64::from(opts.lead_in_ms);
     for step in steps {
         match step {
             Step::Pause => at_ms += u64::from(opts.pause_ms),
             Step::Press(digit) => {
-                for packet in press(digit, at_ms, opts)? {
-                    let rtp = RtpPacketBuilder::new()
-                        .payload_type(opts.payload_type)
-                        .ssrc(opts.ssrc)
-                        .sequence(sequence)
-                        .timestamp(packet.timestamp)
-                        .marked(packet.marker)
-                        .payload(&packet.payload)
-                        .build()
-                        // Only an out-of-range payload type fails, and validate() refused it.
-                        .map_err(|_| DtmfPcapError::PayloadType(opts.payload_type))?;
-                    let time = opts.start_time + Duration::from_millis(packet.at_ms);
-                    writer.push_udp(time, &rtp)?;
-                    sequence = sequence.next();
-                }
+                packets.extend(press(*digit, at_ms, opts)?);
                 at_ms += u64::from(opts.tone_ms) + u64::from(opts.gap_ms);
             }
         }
     }
-    Ok(writer.into_bytes())
+    Ok(packets)
+}
+
+/// Fills every 20 ms slot from the start of the file to the last event with a silence frame,
+/// as a phone's audio stream between presses; the first one opens the talkspurt (marker).
+fn with_silence(
+    events: Vec<Packet>,
+    payload_type: u8,
+    opts: &DtmfPcapOptions,
+) -> Result<Vec<Packet>, DtmfPcapError> {
+    let silence = match payload_type {
+        PCMU => 0xff,
+        PCMA => 0xd5,
+        other => return Err(DtmfPcapError::SilencePayloadType(other)),
+    };
+    let end_ms = events.last().map_or(0, |p| p.at_ms);
+    let mut out = Vec::with_capacity(events.len() + (end_ms / u64::from(PACKET_MS)) as usize);
+    let mut events = events.into_iter().peekable();
+    let mut slot_ms = 0;
+    while slot_ms <= end_ms {
+        if events.peek().is_some_and(|e| e.at_ms == slot_ms) {
+            out.extend(events.next());
+        } else {
+            out.push(Packet {
+                at_ms: slot_ms,
+                timestamp: timestamp_at(slot_ms, opts)?,
+                marker: slot_ms == 0,
+                payload_type,
+                payload: vec![silence; PACKET_TICKS as usize],
+            });
+        }
+        slot_ms += u64::from(PACKET_MS);
+    }
+    out.extend(events);
+    Ok(out)
+}
+
+/// The RTP timestamp `at_ms` into the file. RTP timestamps wrap by design (RFC 3550 §5.1).
+fn timestamp_at(at_ms: u64, opts: &DtmfPcapOptions) -> Result<u32, DtmfPcapError> {
+    let ticks = at_ms
+        .checked_mul(u64::from(CLOCK_HZ / 1_000))
+        .and_then(|t| u32::try_from(t).ok())
+        .ok_or(DtmfPcapError::TooLong)?;
+    Ok(opts.first_timestamp.wrapping_add(ticks))
 }
 
 fn validate(opts: &DtmfPcapOptions) -> Result<(), DtmfPcapError> {
@@ -151,6 +219,16 @@ fn validate(opts: &DtmfPcapOptions) -> Result<(), DtmfPcapError> {
     }
     if opts.gap_ms < MIN_GAP_MS {
         return Err(DtmfPcapError::GapTooShort(opts.gap_ms));
+    }
+    // Keys and silence share one 20 ms grid, so a silence frame never lands inside a press.
+    for (name, ms) in [
+        ("gap", opts.gap_ms),
+        ("pause", opts.pause_ms),
+        ("lead-in", opts.lead_in_ms),
+    ] {
+        if ms % PACKET_MS != 0 {
+            return Err(DtmfPcapError::OffGrid(name, ms));
+        }
     }
     if opts.volume > 63 {
         return Err(DtmfPcapError::Volume(opts.volume));
@@ -173,43 +251,37 @@ fn parse_keys(keys: &str) -> Result<Vec<Step>, DtmfPcapError> {
     Ok(steps)
 }
 
-/// One RTP packet of a press, before sequencing.
-struct EventPacket {
+/// One RTP packet, before sequencing.
+struct Packet {
     at_ms: u64,
     timestamp: u32,
     marker: bool,
-    payload: [u8; 4],
+    payload_type: u8,
+    payload: Vec<u8>,
 }
 
 /// The packets of one press starting `at_ms` into the file: one per 20 ms while the key is
 /// held, then the end packet three times, 20 ms apart.
-fn press(
-    digit: Digit,
-    at_ms: u64,
-    opts: &DtmfPcapOptions,
-) -> Result<Vec<EventPacket>, DtmfPcapError> {
-    let ticks_since_start = at_ms
-        .checked_mul(u64::from(CLOCK_HZ / 1_000))
-        .and_then(|t| u32::try_from(t).ok())
-        .ok_or(DtmfPcapError::TooLong)?;
-    // RTP timestamps wrap by design (RFC 3550 §5.1).
-    let timestamp = opts.first_timestamp.wrapping_add(ticks_since_start);
+fn press(digit: Digit, at_ms: u64, opts: &DtmfPcapOptions) -> Result<Vec<Packet>, DtmfPcapError> {
+    let timestamp = timestamp_at(at_ms, opts)?;
     let held = opts.tone_ms / PACKET_MS;
     let full_duration = held * PACKET_TICKS;
     let mut packets = Vec::new();
     for n in 0..held {
-        packets.push(EventPacket {
+        packets.push(Packet {
             at_ms: at_ms + u64::from(n * PACKET_MS),
             timestamp,
             marker: n == 0,
+            payload_type: opts.payload_type,
             payload: event_payload(digit, false, opts.volume, (n + 1) * PACKET_TICKS),
         });
     }
     for copy in 0..END_COPIES {
-        packets.push(EventPacket {
+        packets.push(Packet {
             at_ms: at_ms + u64::from((held + copy) * PACKET_MS),
             timestamp,
             marker: false,
+            payload_type: opts.payload_type,
             payload: event_payload(digit, true, opts.volume, full_duration),
         });
     }
@@ -217,11 +289,11 @@ fn press(
 }
 
 /// RFC 4733 §2.3: event, E|R|volume, 16-bit duration in timestamp units.
-fn event_payload(digit: Digit, end: bool, volume: u8, duration: u32) -> [u8; 4] {
+fn event_payload(digit: Digit, end: bool, volume: u8, duration: u32) -> Vec<u8> {
     // validate() caps the tone at MAX_TONE_MS, so the duration fits 16 bits.
     let duration = u16::try_from(duration).unwrap_or(u16::MAX).to_be_bytes();
     let flags = if end { 0x80 } else { 0x00 } | (volume & 0x3f);
-    [digit.event_code(), flags, duration[0], duration[1]]
+    vec![digit.event_code(), flags, duration[0], duration[1]]
 }
 
 #[cfg(test)]
@@ -301,6 +373,40 @@ mod tests {
         assert_eq!(
             check(DtmfPcapOptions { volume: 64, ..base }),
             DtmfPcapError::Volume(64)
+        );
+    }
+
+    #[test]
+    fn times_off_the_20_ms_grid_and_odd_silence_types_are_refused() {
+        let base = DtmfPcapOptions::default();
+        let check = |opts: DtmfPcapOptions| dtmf_pcap("1", &opts).unwrap_err();
+        assert_eq!(
+            check(DtmfPcapOptions {
+                gap_ms: 110,
+                ..base.clone()
+            }),
+            DtmfPcapError::OffGrid("gap", 110)
+        );
+        assert_eq!(
+            check(DtmfPcapOptions {
+                pause_ms: 1_005,
+                ..base.clone()
+            }),
+            DtmfPcapError::OffGrid("pause", 1_005)
+        );
+        assert_eq!(
+            check(DtmfPcapOptions {
+                lead_in_ms: 10,
+                ..base.clone()
+            }),
+            DtmfPcapError::OffGrid("lead-in", 10)
+        );
+        assert_eq!(
+            check(DtmfPcapOptions {
+                silence_payload_type: Some(9),
+                ..base
+            }),
+            DtmfPcapError::SilencePayloadType(9)
         );
     }
 
