@@ -1,7 +1,7 @@
 //! What each `hotline` subcommand does. Each returns the process exit status: operators and the
 //! QA suite script against these (`check-password` answers with its status alone).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -21,8 +21,12 @@ pub fn init_logging(config: &Config) {
     if !filter.contains("rsipstack") {
         filter.push_str(",rsipstack=warn");
     }
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -70,7 +74,10 @@ pub async fn add_account(
     let account = NewAccount {
         code: InsuranceCode::parse(code).context("--code")?,
         phone: PhoneNumber::parse(phone).context("--phone")?,
-        personal_id: personal_id.map(PersonalId::parse).transpose().context("--personal-id")?,
+        personal_id: personal_id
+            .map(PersonalId::parse)
+            .transpose()
+            .context("--personal-id")?,
         registered,
     };
     let store = store(config).await?;
@@ -83,7 +90,10 @@ pub async fn add_account(
 /// row was bad.
 pub async fn import_accounts(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
     let store = store(config).await?;
-    let report = store.import_csv(file).await.with_context(|| format!("{}", file.display()))?;
+    let report = store
+        .import_csv(file)
+        .await
+        .with_context(|| format!("{}", file.display()))?;
     for error in &report.errors {
         eprintln!("{}: {error}", file.display());
     }
@@ -93,19 +103,38 @@ pub async fn import_accounts(config: &Config, file: &Path) -> anyhow::Result<Exi
         report.unchanged,
         report.errors.len()
     );
-    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `hotline accounts check-password`: status 0 when the password verifies, 1 when not.
-pub async fn check_password(config: &Config, code: &str, password: &str) -> anyhow::Result<ExitCode> {
+pub async fn check_password(
+    config: &Config,
+    code: &str,
+    password: &str,
+) -> anyhow::Result<ExitCode> {
     let code = InsuranceCode::parse(code).context("--code")?;
     let Some(password) = Password::from_digits(password) else {
         bail!("--password: must be exactly six digits");
     };
     let (store, hasher, _) = open_store(config).await?;
     let verified = store.check_password(&hasher, &code, &password).await?;
-    println!("{}", if verified { "password verifies" } else { "password does not verify" });
-    Ok(if verified { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!(
+        "{}",
+        if verified {
+            "password verifies"
+        } else {
+            "password does not verify"
+        }
+    );
+    Ok(if verified {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `hotline cdr export`: CSV on stdout.

@@ -9,7 +9,11 @@ use hotline::admin;
 use hotline::config::Config;
 
 #[derive(Parser)]
-#[command(name = "hotline", version, about = "IVR for hotline branch 8: reset a VssID password by phone")]
+#[command(
+    name = "hotline",
+    version,
+    about = "IVR for hotline branch 8: reset a VssID password by phone"
+)]
 struct Cli {
     /// TOML configuration file; every key can also be set as HOTLINE_<SECTION>__<KEY>.
     #[arg(long, global = true, value_name = "FILE")]
@@ -105,8 +109,20 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve => admin::serve(config).await,
-            Command::Accounts(AccountsCommand::Add { code, phone, personal_id, unregistered }) => {
-                admin::add_account(&config, &code, &phone, personal_id.as_deref(), !unregistered).await
+            Command::Accounts(AccountsCommand::Add {
+                code,
+                phone,
+                personal_id,
+                unregistered,
+            }) => {
+                admin::add_account(
+                    &config,
+                    &code,
+                    &phone,
+                    personal_id.as_deref(),
+                    !unregistered,
+                )
+                .await
             }
             Command::Accounts(AccountsCommand::Import { file }) => {
                 admin::import_accounts(&config, &file).await

@@ -273,7 +273,7 @@ async fn trusted_pai_and_privacy_decide_the_caller() {
         call.info.caller.number.as_ref().map(|n| n.as_str()),
         Some("+84987654321")
     );
-    assert_eq!(call.info.caller.raw, "<tel:+84-98-765-4321>");
+    assert_eq!(call.info.caller.raw, "tel:+84-98-765-4321");
 
     let mut hidden = Uac::new(server.local_addr()).await;
     hidden

@@ -17,13 +17,19 @@ pub struct BillingClock {
 impl BillingClock {
     /// Minute 1 is written at answer by the caller of `new`; the clock then counts from minute 2.
     pub fn new(answered: Instant) -> BillingClock {
-        BillingClock { answered, next_minute: 2 }
+        BillingClock {
+            answered,
+            next_minute: 2,
+        }
     }
 
     /// The minute that starts next, and when.
     pub fn next(&self) -> (u32, Instant) {
         let whole_minutes = self.next_minute - 1;
-        (self.next_minute, self.answered + MINUTE * whole_minutes + RESOLUTION)
+        (
+            self.next_minute,
+            self.answered + MINUTE * whole_minutes + RESOLUTION,
+        )
     }
 
     pub fn advance(&mut self) {

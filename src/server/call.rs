@@ -13,9 +13,9 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::Services;
 use super::billing_clock::BillingClock;
 use super::timers::Timers;
-use super::Services;
 use crate::domain::{AccountKey, CallId, Outcome, PhoneNumber};
 use crate::ivr::{Action, Event, Flow, TimerId, Verification};
 use crate::media::{self, MediaEvent, MediaHandle, MediaParams};
@@ -24,7 +24,11 @@ use crate::store::{NewCdr, ResetResult};
 
 /// Runs one call to its end. Never returns an error: whatever happens is logged and billed.
 pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: CancellationToken) {
-    let IncomingCall { info, mut events, control } = call;
+    let IncomingCall {
+        info,
+        mut events,
+        control,
+    } = call;
     let call_id = info.call_id.clone();
     if !ring(&services, &control, &mut events).await {
         debug!(%call_id, "cancelled before answer");
@@ -115,7 +119,13 @@ async fn close_cdr(services: &Services, call_id: &CallId, outcome: Outcome) {
     let ended_at = OffsetDateTime::now_utc();
     if let Err(e) = services
         .store
-        .close_cdr(call_id, ended_at, outcome, billing.rate_per_minute, &billing.currency)
+        .close_cdr(
+            call_id,
+            ended_at,
+            outcome,
+            billing.rate_per_minute,
+            &billing.currency,
+        )
         .await
     {
         warn!(%call_id, error = %e, "could not close the CDR; it will be closed from its ticks at the next start");
@@ -166,9 +176,12 @@ impl CallDriver {
                     }
                     Some(CallEvent::Acked) | Some(CallEvent::Info { .. }) => {}
                 },
-                Some(event) = media.recv() => match event {
-                    MediaEvent::Digit(digit) => self.feed(Event::Digit(digit)).await,
-                    MediaEvent::PlaybackFinished(id) => self.feed(Event::PlaybackFinished(id)).await,
+                event = media.recv() => match event {
+                    Some(MediaEvent::Digit(digit)) => self.feed(Event::Digit(digit)).await,
+                    Some(MediaEvent::PlaybackFinished(id)) => self.feed(Event::PlaybackFinished(id)).await,
+                    // The media task is gone (its socket failed): without audio the flow would
+                    // wait for a prompt that never ends while the caller pays; end the call.
+                    None => break End::Forced(Outcome::Error),
                 },
                 Some(event) = self.results.1.recv() => self.feed(event).await,
                 _ = sleep_until(timer.unwrap_or(self.deadline)), if timer.is_some() => {
@@ -228,7 +241,11 @@ impl CallDriver {
         let results = self.results.0.clone();
         let call_id = self.call_id.clone();
         tokio::spawn(async move {
-            let locked_out = match services.store.caller_locked_out(&caller, &services.limits, OffsetDateTime::now_utc()).await {
+            let locked_out = match services
+                .store
+                .caller_locked_out(&caller, &services.limits, OffsetDateTime::now_utc())
+                .await
+            {
                 Ok(locked) => locked,
                 Err(e) => {
                     warn!(%call_id, error = %e, "lock-out check failed");
@@ -243,7 +260,10 @@ impl CallDriver {
     /// comes back only once it is stored, and goes straight into the flow.
     fn verify(&self, key: AccountKey) {
         let Some(caller) = self.caller.clone() else {
-            let _ = self.results.0.send(Event::Verified(Verification::Unavailable));
+            let _ = self
+                .results
+                .0
+                .send(Event::Verified(Verification::Unavailable));
             return;
         };
         let services = self.services.clone();
@@ -252,7 +272,13 @@ impl CallDriver {
         tokio::spawn(async move {
             let verification = match services
                 .store
-                .verify_and_reset(&services.hasher, &services.limits, &caller, &key, OffsetDateTime::now_utc())
+                .verify_and_reset(
+                    &services.hasher,
+                    &services.limits,
+                    &caller,
+                    &key,
+                    OffsetDateTime::now_utc(),
+                )
                 .await
             {
                 Ok(ResetResult::Reset(password)) => Verification::Reset(password),
@@ -269,7 +295,12 @@ impl CallDriver {
 
     async fn bill_minute(&mut self, minute: u32) {
         self.billing.advance();
-        if let Err(e) = self.services.store.record_tick(&self.call_id, minute, OffsetDateTime::now_utc()).await {
+        if let Err(e) = self
+            .services
+            .store
+            .record_tick(&self.call_id, minute, OffsetDateTime::now_utc())
+            .await
+        {
             warn!(call_id = %self.call_id, minute, error = %e, "could not write a billing tick");
         }
     }

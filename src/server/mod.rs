@@ -94,7 +94,10 @@ impl Server {
             .await
             .context("closing CDRs left open by a crash")?;
         if closed > 0 {
-            warn!(closed, "closed CDRs left open by an earlier crash, billed from their ticks");
+            warn!(
+                closed,
+                "closed CDRs left open by an earlier crash, billed from their ticks"
+            );
         }
         let sip_config = SipConfig {
             listen: config.sip.listen,
@@ -109,7 +112,14 @@ impl Server {
             .with_context(|| format!("sip.listen {}", config.sip.listen))?;
         let sip_addr = sip.local_addr();
         let ports = PortPool::new(config.media.rtp_port_min, config.media.rtp_port_max);
-        let services = Arc::new(Services { config, store, hasher, limits, prompts: Arc::new(prompts), ports });
+        let services = Arc::new(Services {
+            config,
+            store,
+            hasher,
+            limits,
+            prompts: Arc::new(prompts),
+            ports,
+        });
         info!(%sip_addr, "hotline is listening for SIP over UDP");
 
         let shutdown = CancellationToken::new();
@@ -133,7 +143,11 @@ impl Server {
             sip.shutdown();
             services.store.close().await;
         });
-        Ok(Server { sip_addr, shutdown, task })
+        Ok(Server {
+            sip_addr,
+            shutdown,
+            task,
+        })
     }
 
     /// Where SIP is received (with the real port when `sip.listen` asked for port 0).

@@ -13,7 +13,9 @@ pub struct Timers<Id> {
 
 impl<Id: Copy + Eq + Hash> Timers<Id> {
     pub fn new() -> Timers<Id> {
-        Timers { deadlines: HashMap::new() }
+        Timers {
+            deadlines: HashMap::new(),
+        }
     }
 
     pub fn arm(&mut self, id: Id, after: Duration, now: Instant) {
@@ -58,7 +60,10 @@ mod tests {
         timers.arm('a', Duration::from_secs(3), t0);
         assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_secs(2)));
         assert!(timers.take_due(t0 + Duration::from_secs(1)).is_empty());
-        assert_eq!(timers.take_due(t0 + Duration::from_secs(10)), vec!['b', 'a']);
+        assert_eq!(
+            timers.take_due(t0 + Duration::from_secs(10)),
+            vec!['b', 'a']
+        );
         assert_eq!(timers.next_deadline(), None);
     }
 

@@ -11,7 +11,8 @@ use crate::domain::PhoneNumber;
 /// The caller as the CDR records it and as the account check compares it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallerIdentity {
-    /// The name-addr the number was taken from, as received (for the CDR).
+    /// The URI the number was taken from, as received, without display name or header
+    /// parameters such as the dialog tag (for the CDR).
     pub raw: String,
     /// The normalised number; `None` when withheld, anonymous or unparseable.
     pub number: Option<PhoneNumber>,
@@ -34,7 +35,7 @@ impl CallerIdentity {
         let from = from.trim();
         if privacy.is_some_and(withholds_identity) {
             return CallerIdentity {
-                raw: from.to_string(),
+                raw: uri_of(from).to_string(),
                 number: None,
             };
         }
@@ -43,13 +44,13 @@ impl CallerIdentity {
             .and_then(best_asserted);
         if let Some((raw, number)) = asserted {
             return CallerIdentity {
-                raw: raw.to_string(),
+                raw: uri_of(raw).to_string(),
                 number: Some(number),
             };
         }
         let number = PhoneNumber::parse(uri_of(from)).ok();
         CallerIdentity {
-            raw: from.to_string(),
+            raw: uri_of(from).to_string(),
             number,
         }
     }
@@ -121,7 +122,8 @@ fn uri_of(name_addr: &str) -> &str {
             let rest = &after_quote[open + 1..];
             rest.find('>').map_or(rest, |close| &rest[..close]).trim()
         }
-        None => after_quote.trim(),
+        // An addr-spec without brackets: everything after `;` is a header parameter (RFC 3261 §20.10).
+        None => after_quote.split(';').next().unwrap_or("").trim(),
     }
 }
 
@@ -195,7 +197,7 @@ mod tests {
             Some("+84912345678")
         );
         let id = CallerIdentity::from_headers(pai, from, None, TRUNK, &[TRUNK]);
-        assert_eq!(id.raw, "<sip:0987654321@trunk.example>");
+        assert_eq!(id.raw, "sip:0987654321@trunk.example");
     }
 
     #[test]
@@ -266,9 +268,12 @@ mod tests {
     }
 
     #[test]
-    fn raw_keeps_the_from_header_as_received() {
+    fn raw_keeps_the_uri_as_received_without_display_name_or_tag() {
         let from = "\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=9";
         let id = CallerIdentity::from_headers(None, from, None, STRANGER, &[]);
-        assert_eq!(id.raw, from);
+        assert_eq!(id.raw, "sip:anonymous@anonymous.invalid");
+        let id = CallerIdentity::from_headers(None, "tel:+84912345678;tag=1", None, STRANGER, &[]);
+        assert_eq!(id.raw, "tel:+84912345678");
+        assert_eq!(id.number.unwrap().as_str(), "+84912345678");
     }
 }

@@ -242,6 +242,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_the_hash_cannot_be_stored_no_password_is_returned() {
+        let (_dir, store) = temp_store().await;
+        store
+            .add_account(&account("0123456789", "0912345678"))
+            .await
+            .unwrap();
+        // The write of step 3 fails the way a full disk or a broken replica would.
+        sqlx::query(
+            "CREATE TRIGGER refuse_reset BEFORE UPDATE OF password_hash ON accounts \
+             BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let result = store
+            .verify_and_reset(
+                &cheap_hasher(PEPPER),
+                &Limits::default(),
+                &phone("0912345678"),
+                &key("0123456789"),
+                at(0.0),
+            )
+            .await;
+        assert!(
+            result.is_err(),
+            "a failed store must not yield a password: {result:?}"
+        );
+        assert_eq!(stored_hash(&store, "0123456789").await, None);
+        let (resets,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM attempts WHERE kind = 'reset'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(resets, 0, "the reset record rolls back with the hash");
+    }
+
+    #[tokio::test]
     async fn unknown_code_other_phone_and_unregistered_are_all_a_mismatch_and_change_nothing() {
         let (_dir, store) = temp_store().await;
         store

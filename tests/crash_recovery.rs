@@ -1,0 +1,124 @@
+//! A crash in the middle of a call: the real binary is killed with SIGKILL while a call is up,
+//! and the next start closes the CDR it left open from its billing ticks, so the minute the
+//! caller was billed is kept, once.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::sip_uac::{Uac, sdp_offer};
+
+const PEPPER: &str = "crash-test-pepper-0123456789";
+
+fn hotline(db_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HOTLINE_DATABASE__URL", db_url)
+        .env("HOTLINE_SECURITY__PEPPER", PEPPER)
+        .env("HOTLINE_SIP__LISTEN", "127.0.0.1:0")
+        .env("HOTLINE_LOG__FILTER", "info")
+        .env("HOTLINE_LOG__FORMAT", "json");
+    command
+}
+
+/// Starts `hotline serve` and reads its log until it says where SIP listens.
+fn serve(db_url: &str) -> (Child, SocketAddr) {
+    let mut child = hotline(db_url)
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hotline serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("hotline serve exited before listening")
+            .expect("read log");
+        if line.contains("hotline is listening")
+            && let Some(addr) = json_field(&line, "sip_addr")
+        {
+            break addr.parse().expect("sip_addr is a socket address");
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn json_field(line: &str, field: &str) -> Option<String> {
+    let key = format!("\"{field}\":\"");
+    let start = line.find(&key)? + key.len();
+    let end = line[start..].find('"')? + start;
+    Some(line[start..end].to_owned())
+}
+
+fn export(db_url: &str) -> Vec<Vec<String>> {
+    let out = hotline(db_url).args(["cdr", "export"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_call_cut_by_a_crash_is_closed_from_its_ticks_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("h.db").display());
+
+    let (mut server, sip_addr) = serve(&db_url);
+    let mut uac = Uac::new(sip_addr).await;
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let offer = sdp_offer(
+        rtp.local_addr().unwrap().port(),
+        "0 101",
+        &["0 PCMU/8000", "101 telephone-event/8000"],
+    );
+    uac.invite("0912345678", None, &[], &offer).await;
+    uac.wait_response(200, "INVITE", Duration::from_secs(10))
+        .await;
+    uac.ack().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    server.kill().expect("SIGKILL the server");
+    server.wait().unwrap();
+
+    let rows = export(&db_url);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let open = &rows[0];
+    assert_eq!(open[0], uac.call_id);
+    assert_eq!(
+        open[4], "",
+        "the CDR is still open after the crash: {open:?}"
+    );
+
+    // The next start closes it: one tick was written at answer, so one minute is billed.
+    let (mut server, _) = serve(&db_url);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let rows = export(&db_url);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let closed = &rows[0];
+    assert_eq!(closed[9], "interrupted", "{closed:?}");
+    assert_eq!(closed[6], "1", "billed minutes: {closed:?}");
+    assert_eq!(closed[7], "1000", "amount: {closed:?}");
+    assert_eq!(closed[8], "VND");
+    assert_ne!(closed[4], "", "ended_at is set: {closed:?}");
+
+    // A third start finds nothing left to close: the minute is not billed twice.
+    let (mut server, _) = serve(&db_url);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(export(&db_url), rows);
+}
