@@ -49,11 +49,12 @@ def options_ping(target, timeout=0.5):
 class OwnServer:
     """`hotline serve` on a fresh temporary database, seeded from the suite's accounts."""
 
-    def __init__(self, hotline, prompts_dir, accounts_csv, log_path):
+    def __init__(self, hotline, prompts_dir, accounts_csv, log_path, rtp_ports=1000, **overrides):
+        """`overrides`: HOTLINE_* variables over the suite's, e.g. HOTLINE_SIP__ANSWER_DELAY_MS="0"."""
         self.hotline = hotline
         self.tmp = tempfile.TemporaryDirectory(prefix="hotline-sip-test-")
         self.port = free_udp_port()
-        rtp_base = random.randrange(20000, 50000, 1000)
+        rtp_base = random.randrange(20000, 64000 - rtp_ports, 1000)
         self.env = dict(
             os.environ,
             HOTLINE_SIP__LISTEN=f"127.0.0.1:{self.port}",
@@ -63,10 +64,11 @@ class OwnServer:
             HOTLINE_DATABASE__URL=f"sqlite://{self.tmp.name}/hotline.db",
             HOTLINE_PROMPTS__DIR=str(prompts_dir),
             HOTLINE_MEDIA__RTP_PORT_MIN=str(rtp_base),
-            HOTLINE_MEDIA__RTP_PORT_MAX=str(rtp_base + 999),
+            HOTLINE_MEDIA__RTP_PORT_MAX=str(rtp_base + rtp_ports - 1),
             HOTLINE_SECURITY__PEPPER="sip-test-pepper-not-a-secret",
             HOTLINE_LOG__FILTER="info",
         )
+        self.env.update(overrides)
         self.accounts_csv = accounts_csv
         self.log_path = log_path
         self.process = None
