@@ -43,6 +43,9 @@ def parse_args(argv):
     p.add_argument("--t1-ms", type=int, default=None, help="the target's sip.t1_ms (default 500)")
     p.add_argument("--rate", type=int, default=1000, help="billing.rate_per_minute (default 1000)")
     p.add_argument("--currency", default="VND", help="billing.currency (default VND)")
+    p.add_argument("--server-env", metavar="KEY=VALUE", action="append", default=[],
+                   help="without --target: a HOTLINE_* setting for our server (repeatable), e.g. "
+                        "to watch a scenario fail when the behaviour changes")
     p.add_argument("--logs", metavar="DIR", help="where to leave the logs of failed scenarios")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return p.parse_args(argv)
@@ -98,7 +101,9 @@ def main(argv=None):
     logs.mkdir(parents=True, exist_ok=True)
     server = None
     if own:
-        server = OwnServer(args.hotline, Path(args.prompts).resolve(), SIP_TEST / "accounts.csv", logs / "server.log")
+        overrides = dict(item.split("=", 1) for item in args.server_env if "=" in item)
+        server = OwnServer(args.hotline, Path(args.prompts).resolve(), SIP_TEST / "accounts.csv", logs / "server.log",
+                           **overrides)
         try:
             server.start()
         except (RuntimeError, subprocess.CalledProcessError) as e:
