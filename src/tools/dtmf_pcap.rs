@@ -214,7 +214,7 @@ fn validate(opts: &DtmfPcapOptions) -> Result<(), DtmfPcapError> {
         return Err(DtmfPcapError::PayloadType(opts.payload_type));
     }
     let tone = opts.tone_ms;
-    if !(MIN_TONE_MS..=MAX_TONE_MS).contains(&tone) || tone % PACKET_MS != 0 {
+    if !(MIN_TONE_MS..=MAX_TONE_MS).contains(&tone) || !tone.is_multiple_of(PACKET_MS) {
         return Err(DtmfPcapError::ToneLength(tone));
     }
     if opts.gap_ms < MIN_GAP_MS {
@@ -226,7 +226,7 @@ fn validate(opts: &DtmfPcapOptions) -> Result<(), DtmfPcapError> {
         ("pause", opts.pause_ms),
         ("lead-in", opts.lead_in_ms),
     ] {
-        if ms % PACKET_MS != 0 {
+        if !ms.is_multiple_of(PACKET_MS) {
             return Err(DtmfPcapError::OffGrid(name, ms));
         }
     }
