@@ -9,3 +9,4 @@ pub mod media;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod tools;
