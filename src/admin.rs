@@ -167,3 +167,14 @@ pub fn check_prompts(dir: &Path) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// `hotline tools dtmf-pcap`.
+pub fn write_dtmf_pcap(
+    digits: &str,
+    options: &crate::tools::DtmfPcapOptions,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    let pcap = crate::tools::dtmf_pcap(digits, options).context("--digits")?;
+    std::fs::write(out, pcap).with_context(|| format!("{}", out.display()))?;
+    Ok(ExitCode::SUCCESS)
+}

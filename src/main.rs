@@ -38,6 +38,9 @@ enum Command {
     /// The recorded announcements.
     #[command(subcommand)]
     Prompts(PromptsCommand),
+    /// Test tools for QA (the SIPp suite uses them).
+    #[command(subcommand)]
+    Tools(ToolsCommand),
 }
 
 #[derive(Subcommand)]
@@ -89,6 +92,36 @@ enum PromptsCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ToolsCommand {
+    /// Write DTMF keys as RFC 4733 telephone-events in a pcap for SIPp's play_pcap_audio.
+    DtmfPcap {
+        /// Keys to press: 0-9, *, #, A-D; `,` pauses.
+        #[arg(long)]
+        digits: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The telephone-event payload type the SDP offer announces.
+        #[arg(long, default_value_t = 101)]
+        pt: u8,
+        /// How long each key is held (a multiple of 20 ms).
+        #[arg(long, default_value_t = 100)]
+        tone_ms: u32,
+        /// Silence between two keys.
+        #[arg(long, default_value_t = 100)]
+        gap_ms: u32,
+        /// Silence for each `,`.
+        #[arg(long, default_value_t = 1000)]
+        pause_ms: u32,
+        /// Silence before the first key.
+        #[arg(long, default_value_t = 200)]
+        lead_in_ms: u32,
+        /// Only telephone-events, no PCMU silence between them.
+        #[arg(long)]
+        no_silence: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
@@ -132,6 +165,27 @@ fn main() -> ExitCode {
             }
             Command::Cdr(CdrCommand::Export) => admin::export_cdrs(&config).await,
             Command::Db(DbCommand::Migrate) => admin::migrate(&config).await,
+            Command::Tools(ToolsCommand::DtmfPcap {
+                digits,
+                out,
+                pt,
+                tone_ms,
+                gap_ms,
+                pause_ms,
+                lead_in_ms,
+                no_silence,
+            }) => {
+                let options = hotline::tools::DtmfPcapOptions {
+                    payload_type: pt,
+                    tone_ms,
+                    gap_ms,
+                    pause_ms,
+                    lead_in_ms,
+                    silence_payload_type: (!no_silence).then_some(0),
+                    ..Default::default()
+                };
+                admin::write_dtmf_pcap(&digits, &options, &out)
+            }
             Command::Prompts(PromptsCommand::Check { dir }) => {
                 admin::check_prompts(dir.as_deref().unwrap_or(&config.prompts.dir))
             }

@@ -93,7 +93,7 @@ pub enum DtmfPcapError {
     #[error("no keys to press: give at least one of 0-9, *, #, A-D")]
     NoKeys,
     #[error("{0} (a `,` is a pause)")]
-    BadKey(#[from] DigitError),
+    BadKey(DigitError),
     #[error("payload type {0} is outside the dynamic range 96-127")]
     PayloadType(u8),
     #[error(
@@ -242,7 +242,9 @@ fn parse_keys(keys: &str) -> Result<Vec<Step>, DtmfPcapError> {
         .filter(|c| !c.is_whitespace())
         .map(|c| match c {
             ',' => Ok(Step::Pause),
-            key => Digit::from_char(key).map(Step::Press),
+            key => Digit::from_char(key)
+                .map(Step::Press)
+                .map_err(DtmfPcapError::BadKey),
         })
         .collect::<Result<Vec<_>, _>>()?;
     if !steps.iter().any(|s| matches!(s, Step::Press(_))) {
