@@ -58,6 +58,7 @@ pub fn screen(packet: &[u8], limit: usize, server: &str) -> Verdict<'static> {
     }
     match SipMessage::try_from(normalised.as_slice()) {
         Ok(_) => Verdict::Pass(Cow::Owned(normalised)),
+        Err(_) if message.is_ack() => Verdict::Drop("unparseable ACK"),
         Err(_) if message.is_request() => {
             message.answer(400, "the message could not be parsed", server)
         }
@@ -128,6 +129,14 @@ impl<'a> Message<'a> {
         !self.start.starts_with("SIP/")
     }
 
+    /// An ACK, however broken: it is never answered (RFC 3261 §17.2.3).
+    fn is_ack(&self) -> bool {
+        self.start
+            .split_whitespace()
+            .next()
+            .is_some_and(|m| m.eq_ignore_ascii_case("ACK"))
+    }
+
     /// The first value of a header, by full or compact name.
     fn header(&self, name: &str, compact: Option<&str>) -> Option<&str> {
         self.headers
@@ -146,6 +155,9 @@ impl<'a> Message<'a> {
         let (Some(method), Some(_uri), Some(version), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
+            if self.is_ack() {
+                return Err(Refusal::Silently("malformed ACK"));
+            }
             return Err(Refusal::Answer(400, "malformed request line"));
         };
         if method.eq_ignore_ascii_case("ACK") {
@@ -476,6 +488,9 @@ mod tests {
             .replace("OPTIONS", "ACK")
             .replace("Call-ID: c1\r\n", "");
         assert!(matches!(run(ack.as_bytes()), Verdict::Drop(_)));
+        let ack_without_uri = OPTIONS.replace("OPTIONS sip:hotline@127.0.0.1 SIP/2.0", "ACK");
+        assert!(ack_without_uri.starts_with("ACK\r\n"), "{ack_without_uri}");
+        assert!(matches!(run(ack_without_uri.as_bytes()), Verdict::Drop(_)));
         assert!(matches!(run(b"\r\n\r\n"), Verdict::Pass(_)));
         assert!(matches!(run(b""), Verdict::Pass(_)));
     }
