@@ -188,7 +188,8 @@ impl Dispatch {
                     debug!(%method, error = %e, "in-dialog request not handled");
                 }
                 // rsipstack ignores most requests before the ACK; never leave one unanswered.
-                if tx.last_response.is_none() && method != Method::Ack {
+                let answered = tx.last_response.is_some() || tx.is_terminated();
+                if !answered && method != Method::Ack {
                     match method {
                         Method::Options => {
                             responses::reply(&mut tx, 200, responses::capabilities()).await
