@@ -21,6 +21,10 @@ pub fn init_logging(config: &Config) {
     if !filter.contains("rsipstack") {
         filter.push_str(",rsipstack=warn");
     }
+    // sip.log_messages asks for every message: the wire log is at debug, so let it through.
+    if config.sip.log_messages {
+        filter.push_str(",hotline::sip::wire=debug");
+    }
     let filter =
         EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info,rsipstack=warn"));
     let builder = tracing_subscriber::fmt()
