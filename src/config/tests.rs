@@ -2,6 +2,8 @@ use figment::Jail;
 
 use super::*;
 
+// figment's Jail closure must return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 fn load_in_jail(toml: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let mut result = None;
     Jail::expect_with(|jail| {
