@@ -310,3 +310,38 @@ async fn an_offer_preferring_pcma_is_answered_and_played_in_pcma() {
         "only PCMA was sent"
     );
 }
+
+#[tokio::test]
+async fn a_codec_offered_on_a_dynamic_payload_type_is_sent_on_that_type() {
+    use std::time::Duration;
+    use support::rtp_peer::RtpPeer;
+    use support::sip_uac::{Uac, sdp_offer};
+
+    let hotline = start(|_| {}).await;
+    let peer = RtpPeer::bind().await.unwrap();
+    let mut uac = Uac::new(hotline.server.sip_addr()).await;
+    // Some gateways map G.711 to a dynamic type; the answer keeps it, so the RTP must too.
+    let offer = sdp_offer(
+        peer.local_addr().port(),
+        "97 101",
+        &["97 PCMU/8000", "101 telephone-event/8000"],
+    );
+    uac.invite(PHONE, None, &[], &offer).await;
+    let ok = uac
+        .wait_response(200, "INVITE", Duration::from_secs(30))
+        .await;
+    assert!(ok.body().contains("m=audio"), "{}", ok.body());
+    assert!(ok.body().contains("a=rtpmap:97 PCMU/8000"), "{}", ok.body());
+    uac.ack().await;
+    assert!(peer.wait_for_packets(10, Duration::from_secs(30)).await);
+    uac.bye().await;
+    let audio = peer.received();
+    assert!(
+        audio.iter().all(|p| p.payload_type == 97),
+        "payload types sent: {:?}",
+        audio
+            .iter()
+            .map(|p| p.payload_type)
+            .collect::<std::collections::BTreeSet<_>>()
+    );
+}

@@ -70,6 +70,7 @@ async fn call(codec: Codec) -> Call {
     let params = MediaParams {
         remote: peer.local_addr(),
         codec,
+        payload_type: codec.payload_type(),
         telephone_event_pt: Some(DTMF_PT),
     };
     let (media, events) = session::spawn(socket, lease, params, Arc::clone(&library));

@@ -38,6 +38,9 @@ pub struct MediaParams {
     /// The `c=`/`m=` address of the caller's SDP.
     pub remote: SocketAddr,
     pub codec: Codec,
+    /// The payload type our SDP answer gave the codec: its static type (0 or 8) unless the offer
+    /// mapped it to a dynamic one, which we then must send.
+    pub payload_type: u8,
     /// The telephone-event payload type, when the caller offered it.
     pub telephone_event_pt: Option<u8>,
 }
@@ -122,7 +125,7 @@ pub fn spawn(
             target: params.remote,
         },
         codec: params.codec,
-        sender: RtpSender::new(params.codec.payload_type()),
+        sender: RtpSender::new(params.payload_type),
         pacer: Pacer::new(Instant::now()),
         player: Player::new(),
         dtmf: params.telephone_event_pt.map(Rfc4733Receiver::new),
@@ -348,6 +351,7 @@ mod tests {
         let params = MediaParams {
             remote: peer.addr(),
             codec: CODEC,
+            payload_type: CODEC.payload_type(),
             telephone_event_pt: Some(DTMF_PT),
         };
         let (handle, events) = spawn(socket, lease, params, Arc::clone(&library));
@@ -476,6 +480,7 @@ mod tests {
             let params = MediaParams {
                 remote: peer.addr(),
                 codec: CODEC,
+                payload_type: CODEC.payload_type(),
                 telephone_event_pt: None,
             };
             spawn(socket, lease, params, Arc::new(test_library()))

@@ -54,6 +54,7 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
     let params = MediaParams {
         remote: info.media.remote_rtp,
         codec: info.media.codec,
+        payload_type: info.media.payload_type,
         telephone_event_pt: info.media.telephone_event_pt,
     };
     let (media, media_events) =
