@@ -232,19 +232,29 @@ impl CallDriver {
         }
     }
 
+    /// Runs database work beside the call, so a slow query or a 30 ms hash never holds up its
+    /// digits and timers; the answer comes back as an event for the flow.
+    fn in_background(&self, work: impl Future<Output = Event> + Send + 'static) {
+        let results = self.results.0.clone();
+        tokio::spawn(async move {
+            let _ = results.send(work.await);
+        });
+    }
+
     /// Is the calling number locked out? A database failure here is not a lock-out: the
     /// verification that follows will meet the same failure and say "system busy".
     fn check_caller(&self) {
-        let Some(caller) = self.caller.clone() else {
-            return;
-        };
-        let services = self.services.clone();
-        let results = self.results.0.clone();
-        let call_id = self.call_id.clone();
-        tokio::spawn(async move {
+        let (services, call_id) = (self.services.clone(), self.call_id.clone());
+        let caller = self.caller.clone();
+        self.in_background(async move {
+            let Some(caller) = caller else {
+                // The flow never asks for a withheld number; were it to, nothing is locked.
+                return Event::CallerChecked { locked_out: false };
+            };
+            let now = OffsetDateTime::now_utc();
             let locked_out = match services
                 .store
-                .caller_locked_out(&caller, &services.limits, OffsetDateTime::now_utc())
+                .caller_locked_out(&caller, &services.limits, now)
                 .await
             {
                 Ok(locked) => locked,
@@ -253,35 +263,21 @@ impl CallDriver {
                     false
                 }
             };
-            let _ = results.send(Event::CallerChecked { locked_out });
+            Event::CallerChecked { locked_out }
         });
     }
 
     /// Limits, lookup, match, new password hashed and stored: all off this task. The password
     /// comes back only once it is stored, and goes straight into the flow.
     fn verify(&self, key: AccountKey) {
-        let Some(caller) = self.caller.clone() else {
-            let _ = self
-                .results
-                .0
-                .send(Event::Verified(Verification::Unavailable));
-            return;
-        };
-        let services = self.services.clone();
-        let results = self.results.0.clone();
-        let call_id = self.call_id.clone();
-        tokio::spawn(async move {
-            let verification = match services
-                .store
-                .verify_and_reset(
-                    &services.hasher,
-                    &services.limits,
-                    &caller,
-                    &key,
-                    OffsetDateTime::now_utc(),
-                )
-                .await
-            {
+        let (services, call_id) = (self.services.clone(), self.call_id.clone());
+        let caller = self.caller.clone();
+        self.in_background(async move {
+            let Some(caller) = caller else {
+                return Event::Verified(Verification::Unavailable);
+            };
+            let (hasher, limits, now) = (&services.hasher, &services.limits, OffsetDateTime::now_utc());
+            let verification = match services.store.verify_and_reset(hasher, limits, &caller, &key, now).await {
                 Ok(ResetResult::Reset(password)) => Verification::Reset(password),
                 Ok(ResetResult::Mismatch) => Verification::Mismatch,
                 Ok(ResetResult::TooManyAttempts) => Verification::TooManyAttempts,
@@ -290,7 +286,7 @@ impl CallDriver {
                     Verification::Unavailable
                 }
             };
-            let _ = results.send(Event::Verified(verification));
+            Event::Verified(verification)
         });
     }
 
