@@ -6,6 +6,7 @@
 
 pub mod inband;
 pub mod rfc4733;
+pub mod tone;
 
 pub use inband::InbandDetector;
 pub use rfc4733::{Rfc4733Receiver, TelephoneEvent};
