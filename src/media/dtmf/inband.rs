@@ -162,6 +162,8 @@ pub struct InbandDetector {
     /// The last [`QUARTERS`] quarters, oldest first once `filled` reaches QUARTERS.
     quarters: [Quarter; QUARTERS],
     filled: usize,
+    /// Agreeing blocks needed to confirm a press ([`CONFIRM_BLOCKS`] unless measuring).
+    confirm_blocks: u32,
     /// The digit the last blocks agreed on, and for how many blocks in a row.
     candidate: Option<Digit>,
     run: u32,
@@ -184,10 +186,21 @@ impl InbandDetector {
             pending_len: 0,
             quarters: [Quarter::default(); QUARTERS],
             filled: 0,
+            confirm_blocks: CONFIRM_BLOCKS,
             candidate: None,
             run: 0,
             held: None,
             missing: 0,
+        }
+    }
+
+    /// A detector that confirms a press after `blocks` agreeing blocks instead of
+    /// [`CONFIRM_BLOCKS`]. Only for measuring the talk-off margin (how many fewer blocks our prompts
+    /// would need to fool it: see `benches/dtmf_quality.rs`); the service uses [`Self::new`].
+    pub fn with_confirm_blocks(blocks: u32) -> InbandDetector {
+        InbandDetector {
+            confirm_blocks: blocks.max(1),
+            ..InbandDetector::new()
         }
     }
 
@@ -245,7 +258,7 @@ impl InbandDetector {
                 self.held = None;
             }
         }
-        if self.run >= CONFIRM_BLOCKS && self.held != self.candidate {
+        if self.run >= self.confirm_blocks && self.held != self.candidate {
             self.held = self.candidate;
             self.missing = 0;
             return self.candidate;

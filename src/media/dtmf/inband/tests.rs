@@ -256,3 +256,45 @@ fn assert_silent_on(clips: &[(PathBuf, Vec<i16>)]) {
 fn no_digits_in_our_prompts() {
     assert_silent_on(&talk_off_clips());
 }
+
+/// The espeak-ng corpus made by scripts/talkoff-corpus.sh: ~100 s, 8 voices, Vietnamese and English.
+fn speech_corpus() -> Vec<(PathBuf, Vec<i16>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/speech");
+    let clips: Vec<_> = wavs_in(&dir)
+        .into_iter()
+        .map(|p| {
+            let s = read_wav(&p);
+            (p, s)
+        })
+        .collect();
+    let seconds = clips.iter().map(|(_, s)| s.len()).sum::<usize>() / 8000;
+    assert!(
+        seconds >= 60,
+        "the speech corpus should hold a minute or more, has {seconds} s"
+    );
+    clips
+}
+
+#[test]
+fn no_digits_in_other_speech() {
+    assert_silent_on(&speech_corpus());
+}
+
+/// The talk-off tests would pass for a deaf detector too: this one keys digits *over* a prompt
+/// (the caller pressing while it plays, the prompt 10 dB under the tones) and wants them all.
+#[test]
+fn keys_pressed_over_a_prompt_are_heard() {
+    let (_, prompt) = talk_off_clips().swap_remove(0);
+    let keys = [Digit::D8, Digit::D0, Digit::D1, Digit::D2, Digit::Pound];
+    let shape = ToneShape::level(-10.0);
+    let tones = keyed(&keys, 70, 70, &shape);
+    let prompt_power =
+        prompt.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / prompt.len() as f64;
+    let gain = (shape.power() / prompt_power / 10.0).sqrt();
+    let mixed: Vec<i16> = tones
+        .iter()
+        .zip(prompt.iter().cycle().skip(4000))
+        .map(|(&t, &p)| (f64::from(t) + gain * f64::from(p)).round() as i16)
+        .collect();
+    assert_eq!(detect(&mixed), keys);
+}
