@@ -109,7 +109,7 @@ struct Quarter {
     energy: f64,
 }
 
-/// Why a block was not heard as a digit (kept for tests and tuning).
+/// Why a block was not heard as a digit: names each check, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Miss {
     Quiet,

@@ -298,3 +298,15 @@ fn keys_pressed_over_a_prompt_are_heard() {
         .collect();
     assert_eq!(detect(&mixed), keys);
 }
+
+#[test]
+fn a_5_ms_dropout_inside_a_press_does_not_double_it() {
+    for offset in 0..40 {
+        let mut audio = vec![0i16; 480 + offset];
+        audio.extend(tone(Digit::D3, 60, &ToneShape::default()));
+        audio.extend(silence(5));
+        audio.extend(tone(Digit::D3, 60, &ToneShape::default()));
+        audio.extend(silence(60));
+        assert_eq!(detect(&audio), [Digit::D3], "offset {offset}");
+    }
+}
