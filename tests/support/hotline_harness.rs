@@ -73,6 +73,7 @@ pub fn base_config(db_url: String) -> Config {
         media: MediaSection {
             rtp_port_min,
             rtp_port_max,
+            ..MediaSection::default()
         },
         database: DatabaseSection { url: db_url },
         prompts: PromptsSection { dir: prompts_dir() },
