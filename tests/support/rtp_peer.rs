@@ -207,6 +207,74 @@ impl RtpPeer {
         Ok(())
     }
 
+    /// Presses `digits` as dual tones in the audio (ITU-T Q.23 frequencies), the way a phone
+    /// without RFC 4733 does: 20 ms G.711 frames in `codec`'s payload type, in real time, each
+    /// tone held `timing.tone` at `timing.volume` −dBm0 per frequency, silence frames for
+    /// `timing.gap` after each and before the first. Same SSRC and sequence as the events.
+    pub async fn send_inband_dtmf(
+        &self,
+        digits: &str,
+        codec: Codec,
+        timing: DtmfTiming,
+    ) -> io::Result<()> {
+        let target = self.target().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotConnected, "no target: set_target first")
+        })?;
+        let silence = [0i16; 160];
+        let gap_frames = (timing.gap.as_millis() / 20).max(1);
+        for _ in 0..gap_frames {
+            self.send_audio(target, codec, &silence).await?;
+        }
+        for c in digits.chars() {
+            let digit = Digit::from_char(c)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            let (low, high) = dtmf_frequencies(digit);
+            let amplitude = dbm0_amplitude(timing.volume);
+            let frames = (timing.tone.as_millis() / 20).max(1) as usize;
+            for frame in 0..frames {
+                let mut pcm = [0i16; 160];
+                for (i, sample) in pcm.iter_mut().enumerate() {
+                    let t = (frame * 160 + i) as f64 / 8000.0;
+                    let tau = std::f64::consts::TAU;
+                    let v = amplitude * ((tau * low * t).sin() + (tau * high * t).sin());
+                    *sample = v.round().clamp(-32768.0, 32767.0) as i16;
+                }
+                self.send_audio(target, codec, &pcm).await?;
+            }
+            for _ in 0..gap_frames {
+                self.send_audio(target, codec, &silence).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one 20 ms audio frame, then waits 20 ms.
+    async fn send_audio(
+        &self,
+        target: SocketAddr,
+        codec: Codec,
+        pcm: &[i16; 160],
+    ) -> io::Result<()> {
+        let mut payload = [0u8; 160];
+        codec.encode(pcm, &mut payload);
+        let packet = {
+            let mut out = lock(&self.out);
+            out.seq = out.seq.wrapping_add(1);
+            out.timestamp = out.timestamp.wrapping_add(160);
+            RtpPacketBuilder::new()
+                .payload_type(codec.payload_type())
+                .ssrc(out.ssrc)
+                .sequence(out.seq.into())
+                .timestamp(out.timestamp)
+                .payload(&payload)
+                .build()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))?
+        };
+        self.socket.send_to(&packet, target).await?;
+        sleep(Duration::from_millis(20)).await;
+        Ok(())
+    }
+
     /// Sends one telephone-event packet of the current press.
     pub async fn send_event(
         &self,
@@ -340,4 +408,36 @@ impl Recognizer {
             .map(|h| h.clip)
             .collect()
     }
+}
+
+/// The (row, column) frequencies of a key, ITU-T Q.23.
+pub fn dtmf_frequencies(digit: Digit) -> (f64, f64) {
+    const ROWS: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
+    const COLUMNS: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+    let (row, column) = match digit.as_char() {
+        '1' => (0, 0),
+        '2' => (0, 1),
+        '3' => (0, 2),
+        'A' => (0, 3),
+        '4' => (1, 0),
+        '5' => (1, 1),
+        '6' => (1, 2),
+        'B' => (1, 3),
+        '7' => (2, 0),
+        '8' => (2, 1),
+        '9' => (2, 2),
+        'C' => (2, 3),
+        '*' => (3, 0),
+        '0' => (3, 1),
+        '#' => (3, 2),
+        _ => (3, 3), // D
+    };
+    (ROWS[row], COLUMNS[column])
+}
+
+/// Peak amplitude (16-bit linear) of a sine `minus_dbm0` dB below 0 dBm0, taking 0 dBm0 as a
+/// sine 3.17 dB below G.711's largest sample (32124), the usual convention.
+pub fn dbm0_amplitude(minus_dbm0: u8) -> f64 {
+    const FULL_SCALE: f64 = 32_124.0;
+    FULL_SCALE * 10f64.powf(-3.17 / 20.0) * 10f64.powf(-f64::from(minus_dbm0) / 20.0)
 }
