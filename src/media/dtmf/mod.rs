@@ -11,6 +11,7 @@ pub mod inband;
 pub mod info;
 pub mod rfc4733;
 pub mod source;
+pub mod tone;
 
 pub use inband::InbandDetector;
 pub use info::{InfoError, parse_info};
