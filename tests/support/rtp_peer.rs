@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hotline::domain::{Clip, Digit};
+use hotline::media::dtmf::tone;
 use hotline::media::{Codec, Frame, PromptLibrary, TelephoneEvent};
 use rtp_rs::{RtpPacketBuilder, RtpReader};
 use tokio::net::UdpSocket;
@@ -228,8 +229,8 @@ impl RtpPeer {
         for c in digits.chars() {
             let digit = Digit::from_char(c)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-            let (low, high) = dtmf_frequencies(digit);
-            let amplitude = dbm0_amplitude(timing.volume);
+            let (low, high) = tone::frequencies(digit);
+            let amplitude = tone::DBM0_PEAK * 10f64.powf(-f64::from(timing.volume) / 20.0);
             let frames = (timing.tone.as_millis() / 20).max(1) as usize;
             for frame in 0..frames {
                 let mut pcm = [0i16; 160];
@@ -408,36 +409,4 @@ impl Recognizer {
             .map(|h| h.clip)
             .collect()
     }
-}
-
-/// The (row, column) frequencies of a key, ITU-T Q.23.
-pub fn dtmf_frequencies(digit: Digit) -> (f64, f64) {
-    const ROWS: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
-    const COLUMNS: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
-    let (row, column) = match digit.as_char() {
-        '1' => (0, 0),
-        '2' => (0, 1),
-        '3' => (0, 2),
-        'A' => (0, 3),
-        '4' => (1, 0),
-        '5' => (1, 1),
-        '6' => (1, 2),
-        'B' => (1, 3),
-        '7' => (2, 0),
-        '8' => (2, 1),
-        '9' => (2, 2),
-        'C' => (2, 3),
-        '*' => (3, 0),
-        '0' => (3, 1),
-        '#' => (3, 2),
-        _ => (3, 3), // D
-    };
-    (ROWS[row], COLUMNS[column])
-}
-
-/// Peak amplitude (16-bit linear) of a sine `minus_dbm0` dB below 0 dBm0, taking 0 dBm0 as a
-/// sine 3.17 dB below G.711's largest sample (32124), the usual convention.
-pub fn dbm0_amplitude(minus_dbm0: u8) -> f64 {
-    const FULL_SCALE: f64 = 32_124.0;
-    FULL_SCALE * 10f64.powf(-3.17 / 20.0) * 10f64.powf(-f64::from(minus_dbm0) / 20.0)
 }
