@@ -94,7 +94,8 @@ enum PromptsCommand {
 
 #[derive(Subcommand)]
 enum ToolsCommand {
-    /// Write DTMF keys as RFC 4733 telephone-events in a pcap for SIPp's play_pcap_audio.
+    /// Write DTMF keys as RFC 4733 telephone-events (or in-band tones) in a pcap for SIPp's
+    /// play_pcap_audio.
     DtmfPcap {
         /// Keys to press: 0-9, *, #, A-D; `,` pauses.
         #[arg(long)]
@@ -117,8 +118,11 @@ enum ToolsCommand {
         #[arg(long, default_value_t = 200)]
         lead_in_ms: u32,
         /// Only telephone-events, no PCMU silence between them.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "inband")]
         no_silence: bool,
+        /// Keys as dual tones in the PCMU audio (in-band DTMF) instead of telephone-events.
+        #[arg(long)]
+        inband: bool,
     },
 }
 
@@ -174,6 +178,7 @@ fn main() -> ExitCode {
                 pause_ms,
                 lead_in_ms,
                 no_silence,
+                inband,
             }) => {
                 let options = hotline::tools::DtmfPcapOptions {
                     payload_type: pt,
@@ -182,6 +187,7 @@ fn main() -> ExitCode {
                     pause_ms,
                     lead_in_ms,
                     silence_payload_type: (!no_silence).then_some(0),
+                    inband,
                     ..Default::default()
                 };
                 admin::write_dtmf_pcap(&digits, &options, &out)

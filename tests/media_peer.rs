@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotline::domain::{Clip, PlaybackId, Prompt};
+use hotline::media::dtmf::{DtmfMode, DtmfSources};
 use hotline::media::session::{self, MediaEvent, MediaHandle};
 use hotline::media::{Codec, MediaParams, PortPool, PromptLibrary};
 use support::rtp_peer::{HeardClip, Recognizer, RtpPeer};
@@ -71,7 +72,7 @@ async fn call(codec: Codec) -> Call {
         remote: peer.local_addr(),
         codec,
         payload_type: codec.payload_type(),
-        telephone_event_pt: Some(DTMF_PT),
+        dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
     };
     let (media, events) = session::spawn(socket, lease, params, Arc::clone(&library));
     peer.set_target(SocketAddr::new(LOCALHOST, media.local_port()));

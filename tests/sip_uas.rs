@@ -4,6 +4,7 @@ mod support;
 
 use std::time::Duration;
 
+use hotline::domain::Digit;
 use hotline::media::Codec;
 use hotline::sip::{CallEvent, IncomingCall, SipConfig, SipServer};
 use support::sip_uac::{SipMsg, Uac, sdp_offer};
@@ -301,11 +302,32 @@ async fn info_and_reinvite_inside_the_call() {
     uac.wait_response(200, "INFO", WAIT).await;
     assert_eq!(
         next_event(&mut call).await,
-        Some(CallEvent::Info {
-            content_type: "application/dtmf-relay".into(),
-            body: b"Signal=5\r\nDuration=160\r\n".to_vec()
-        })
+        Some(CallEvent::Dtmf(Digit::D5))
     );
+    uac.in_dialog("INFO", "application/dtmf", "#").await;
+    uac.wait_response(200, "INFO", WAIT).await;
+    assert_eq!(
+        next_event(&mut call).await,
+        Some(CallEvent::Dtmf(Digit::Pound))
+    );
+
+    // A DTMF body without a key: 400 and no digit.
+    uac.in_dialog("INFO", "application/dtmf-relay", "Signal=x\r\n")
+        .await;
+    uac.wait_response(400, "INFO", WAIT).await;
+    // Not DTMF at all (a video phone asking for a key frame): 415 saying what we take.
+    uac.in_dialog("INFO", "application/media_control+xml", "<media_control/>")
+        .await;
+    let refused = uac.wait_response(415, "INFO", WAIT).await;
+    assert_eq!(
+        refused.header("Accept").as_deref(),
+        Some("application/dtmf-relay, application/dtmf")
+    );
+    assert!(
+        call.events.try_recv().is_err(),
+        "refused INFOs carry no digit"
+    );
+
     let offer = pcma_offer(&uac);
     uac.reinvite(&offer).await;
     let refreshed = uac.wait_response(200, "INVITE", WAIT).await;

@@ -5,6 +5,7 @@
 //! Start-up refuses a bad value with one line naming the key, where it came from and what is
 //! wrong: an operator reading a journal should not have to guess which of forty keys broke.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::ivr::Entry;
+use crate::media::dtmf::DtmfMode;
 
 /// Everything `hotline` can be told, section by section.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -56,6 +58,12 @@ pub struct MediaSection {
     /// The UDP port range RTP is sent from and received on, one (even) port per call.
     pub rtp_port_min: u16,
     pub rtp_port_max: u16,
+    /// How callers send DTMF: `auto` (RFC 4733 when telephone-event is negotiated, else tones in
+    /// the audio; SIP INFO always), or only `rfc4733`, `info` or `inband`.
+    pub dtmf: DtmfMode,
+    /// Per-trunk overrides of `dtmf`, keyed by the SIP source address of the INVITE, e.g.
+    /// `"10.0.0.5" = "inband"` for an old gateway that sends tones but offers telephone-event.
+    pub dtmf_by_peer: BTreeMap<IpAddr, DtmfMode>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -150,6 +158,8 @@ impl Default for MediaSection {
         MediaSection {
             rtp_port_min: 10000,
             rtp_port_max: 20000,
+            dtmf: DtmfMode::Auto,
+            dtmf_by_peer: BTreeMap::new(),
         }
     }
 }
@@ -413,6 +423,17 @@ impl Config {
     /// The address written into Contact and SDP.
     pub fn public_address(&self) -> IpAddr {
         self.sip.public_address.unwrap_or(self.sip.listen.ip())
+    }
+
+    /// How the trunk at `peer` (the INVITE's source address) sends DTMF.
+    pub fn dtmf_mode(&self, peer: IpAddr) -> DtmfMode {
+        let media = &self.media;
+        media
+            .dtmf_by_peer
+            .get(&peer)
+            .or_else(|| media.dtmf_by_peer.get(&peer.to_canonical()))
+            .copied()
+            .unwrap_or(media.dtmf)
     }
 
     pub fn first_digit_timeout(&self) -> Duration {

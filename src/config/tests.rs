@@ -1,6 +1,7 @@
 use figment::Jail;
 
 use super::*;
+use crate::media::dtmf::DtmfMode;
 
 // figment's Jail closure must return figment's own (large) error type.
 #[allow(clippy::result_large_err)]
@@ -171,4 +172,65 @@ fn the_documented_example_is_exactly_the_defaults() {
     let config = load_in_jail(Some(example), &[]).unwrap();
     let defaults = Config::default();
     assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+}
+
+#[test]
+fn dtmf_mode_defaults_to_auto_and_can_be_set_per_trunk() {
+    let defaults = load_in_jail(None, &[]).unwrap();
+    assert_eq!(defaults.media.dtmf, DtmfMode::Auto);
+    assert_eq!(
+        defaults.dtmf_mode("10.0.0.5".parse().unwrap()),
+        DtmfMode::Auto
+    );
+
+    let toml = r#"
+        [media]
+        dtmf = "rfc4733"
+        [media.dtmf_by_peer]
+        "10.0.0.5" = "inband"
+        "2001:db8::7" = "info"
+    "#;
+    let config = load_in_jail(Some(toml), &[]).unwrap();
+    assert_eq!(
+        config.dtmf_mode("10.0.0.5".parse().unwrap()),
+        DtmfMode::Inband
+    );
+    assert_eq!(
+        config.dtmf_mode("2001:db8::7".parse().unwrap()),
+        DtmfMode::Info
+    );
+    assert_eq!(
+        config.dtmf_mode("10.0.0.6".parse().unwrap()),
+        DtmfMode::Rfc4733
+    );
+    // An IPv4 peer seen on a dual-stack socket as ::ffff:10.0.0.5 is the same trunk.
+    assert_eq!(
+        config.dtmf_mode("::ffff:10.0.0.5".parse().unwrap()),
+        DtmfMode::Inband
+    );
+
+    let env = load_in_jail(None, &[("HOTLINE_MEDIA__DTMF", "info")]).unwrap();
+    assert_eq!(env.media.dtmf, DtmfMode::Info);
+}
+
+#[test]
+fn bad_dtmf_modes_and_peers_name_the_key() {
+    let bad_mode = load_in_jail(Some("[media]\ndtmf = \"tones\"\n"), &[]).unwrap_err();
+    assert_eq!(bad_mode.key, "media.dtmf");
+    assert!(bad_mode.problem.contains("inband"), "{bad_mode}");
+
+    let bad_peer = load_in_jail(
+        Some("[media.dtmf_by_peer]\n\"gateway.example\" = \"inband\"\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert!(bad_peer.key.starts_with("media.dtmf_by_peer"), "{bad_peer}");
+    assert!(!bad_peer.to_string().contains('\n'), "{bad_peer}");
+
+    let bad_peer_mode =
+        load_in_jail(Some("[media.dtmf_by_peer]\n\"10.0.0.5\" = \"loud\"\n"), &[]).unwrap_err();
+    assert!(
+        bad_peer_mode.key.starts_with("media.dtmf_by_peer"),
+        "{bad_peer_mode}"
+    );
 }

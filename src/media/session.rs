@@ -1,12 +1,13 @@
 //! One call's media: a tokio task that owns the call's RTP socket, sends a G.711 frame every
 //! 20 ms (the queued prompts, or silence, so the stream never stops), and turns the caller's
-//! telephone-events into digits. The call's logic talks to it through a [`MediaHandle`] and
+//! telephone-events, or the DTMF tones in their audio, into digits (whichever
+//! [`DtmfSources`] says; never both, so a press is never reported twice). The call's logic talks to it through a [`MediaHandle`] and
 //! hears back through [`MediaEvent`]s.
 //!
 //! ```text
 //!  MediaHandle ──play / stop──▶ ┌──────────── media task ────────────┐ ──RTP 20 ms──▶ caller
 //!                               │ Player · Pacer · RtpSender         │
-//!  MediaEvent ◀──digit/finished─│ Rfc4733Receiver                    │ ◀──RTP─────── caller
+//!  MediaEvent ◀──digit/finished─│ Rfc4733Receiver or InbandDetector  │ ◀──RTP─────── caller
 //!                               └────────────────────────────────────┘
 //! ```
 
@@ -21,7 +22,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{Instrument, debug, warn};
 
 use super::codec::Codec;
-use super::dtmf::Rfc4733Receiver;
+use super::dtmf::{DtmfSources, InbandDetector, Rfc4733Receiver};
 use super::pacer::Pacer;
 use super::player::Player;
 use super::ports::PortLease;
@@ -41,8 +42,8 @@ pub struct MediaParams {
     /// The payload type our SDP answer gave the codec: its static type (0 or 8) unless the offer
     /// mapped it to a dynamic one, which we then must send.
     pub payload_type: u8,
-    /// The telephone-event payload type, when the caller offered it.
-    pub telephone_event_pt: Option<u8>,
+    /// Which DTMF sources to listen to (SIP INFO is not the media task's business).
+    pub dtmf: DtmfSources,
 }
 
 /// What the media task reports to the call.
@@ -128,7 +129,11 @@ pub fn spawn(
         sender: RtpSender::new(params.payload_type),
         pacer: Pacer::new(Instant::now()),
         player: Player::new(),
-        dtmf: params.telephone_event_pt.map(Rfc4733Receiver::new),
+        dtmf: params.dtmf.rfc4733_pt.map(Rfc4733Receiver::new),
+        inband: params.dtmf.inband.then(|| Inband {
+            detector: InbandDetector::new(),
+            samples: Vec::with_capacity(MAX_DATAGRAM),
+        }),
         library,
         commands: command_rx,
         events: event_tx,
@@ -165,8 +170,10 @@ struct MediaTask {
     sender: RtpSender,
     pacer: Pacer,
     player: Player,
-    /// `None` when the caller did not offer telephone-event.
+    /// `None` when RFC 4733 is not listened to (not offered, or another source configured).
     dtmf: Option<Rfc4733Receiver>,
+    /// `None` unless in-band tones are listened to.
+    inband: Option<Inband>,
     library: Arc<PromptLibrary>,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<MediaEvent>,
@@ -248,10 +255,32 @@ impl MediaTask {
                 }
             }
             _ if rtp.payload_type == self.codec.payload_type() => {
-                // The caller's audio. An in-band DTMF detector (a later issue) decodes it here.
+                if let Some(inband) = self.inband.as_mut() {
+                    // Deliberately not logged either.
+                    for digit in inband.push(self.codec, rtp.payload) {
+                        let _ = self.events.send(MediaEvent::Digit(digit));
+                    }
+                }
             }
             _ => {}
         }
+    }
+}
+
+/// The in-band detector and the buffer the caller's audio is decoded into.
+struct Inband {
+    detector: InbandDetector,
+    samples: Vec<i16>,
+}
+
+impl Inband {
+    /// Decodes one G.711 payload and runs the detector over it. Lost or reordered packets
+    /// are not concealed: a gap shortens a tone, which the detector's timing rules absorb.
+    fn push(&mut self, codec: Codec, payload: &[u8]) -> Vec<Digit> {
+        self.samples.clear();
+        self.samples.resize(payload.len(), 0);
+        codec.decode(payload, &mut self.samples);
+        self.detector.push(&self.samples)
     }
 }
 
@@ -259,7 +288,7 @@ impl MediaTask {
 mod tests {
     use super::*;
     use crate::domain::Prompt;
-    use crate::media::dtmf::TelephoneEvent;
+    use crate::media::dtmf::{DtmfMode, TelephoneEvent};
     use crate::media::ports::PortPool;
     use crate::media::prompts::tests::test_library;
     use std::net::{IpAddr, Ipv4Addr};
@@ -352,7 +381,7 @@ mod tests {
             remote: peer.addr(),
             codec: CODEC,
             payload_type: CODEC.payload_type(),
-            telephone_event_pt: Some(DTMF_PT),
+            dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
         };
         let (handle, events) = spawn(socket, lease, params, Arc::clone(&library));
         (pool, handle, events, library)
@@ -481,7 +510,7 @@ mod tests {
                 remote: peer.addr(),
                 codec: CODEC,
                 payload_type: CODEC.payload_type(),
-                telephone_event_pt: None,
+                dtmf: DtmfSources::choose(DtmfMode::Auto, None),
             };
             spawn(socket, lease, params, Arc::new(test_library()))
         };

@@ -18,6 +18,7 @@ use super::billing_clock::BillingClock;
 use super::timers::Timers;
 use crate::domain::{AccountKey, CallId, Outcome, PhoneNumber};
 use crate::ivr::{Action, Event, Flow, TimerId, Verification};
+use crate::media::dtmf::DtmfSources;
 use crate::media::{self, MediaEvent, MediaHandle, MediaParams};
 use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
 use crate::store::{NewCdr, ResetResult};
@@ -51,11 +52,16 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
     let answered = Instant::now();
     open_cdr(&services, &info, answered_at).await;
 
+    let dtmf = DtmfSources::choose(
+        services.config.dtmf_mode(info.source.ip()),
+        info.media.telephone_event_pt,
+    );
+    debug!(%call_id, ?dtmf, "DTMF sources");
     let params = MediaParams {
         remote: info.media.remote_rtp,
         codec: info.media.codec,
         payload_type: info.media.payload_type,
-        telephone_event_pt: info.media.telephone_event_pt,
+        dtmf,
     };
     let (media, media_events) =
         media::session::spawn(socket, lease, params, services.prompts.clone());
@@ -70,6 +76,7 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         timers: Timers::new(),
         billing: BillingClock::new(answered),
         deadline: answered + services.config.max_call_duration(),
+        info_dtmf: dtmf.info,
         results: mpsc::unbounded_channel(),
     };
     let outcome = driver.run(events, media_events, shutdown).await;
@@ -144,6 +151,8 @@ struct CallDriver {
     billing: BillingClock,
     /// The safety net: the call ends here whatever the flow is doing.
     deadline: Instant,
+    /// Whether digits from SIP INFO are taken (see `DtmfSources`).
+    info_dtmf: bool,
     /// Answers from database tasks, fed back into the flow.
     results: (mpsc::UnboundedSender<Event>, mpsc::UnboundedReceiver<Event>),
 }
@@ -175,7 +184,9 @@ impl CallDriver {
                     Some(CallEvent::HungUp) | Some(CallEvent::AckTimeout) | Some(CallEvent::Cancelled) | None => {
                         self.feed(Event::HungUp).await;
                     }
-                    Some(CallEvent::Acked) | Some(CallEvent::Info { .. }) => {}
+                    Some(CallEvent::Dtmf(digit)) if self.info_dtmf => self.feed(Event::Digit(digit)).await,
+                    // INFO was answered 200 by the SIP layer but this trunk is set to another source.
+                    Some(CallEvent::Acked) | Some(CallEvent::Dtmf(_)) => {}
                 },
                 event = media.recv() => match event {
                     Some(MediaEvent::Digit(digit)) => self.feed(Event::Digit(digit)).await,

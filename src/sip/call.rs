@@ -1,6 +1,7 @@
 //! One call's signalling: the handle the application drives it with ([`CallControl`]) and the
 //! task that turns rsipstack's dialog states into [`CallEvent`]s and answers in-dialog requests.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,8 @@ use tracing::{debug, info, warn};
 use super::identity::CallerIdentity;
 use super::responses::capabilities;
 use super::sdp::{self, NegotiatedMedia};
-use crate::domain::CallId;
+use crate::domain::{CallId, Digit};
+use crate::media::dtmf::info::{ACCEPTED_TYPES, parse_info};
 
 /// A new call, handed to the application once its SDP offer was found usable.
 pub struct IncomingCall {
@@ -40,7 +42,7 @@ pub struct CallInfo {
 }
 
 /// What happened to a call.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum CallEvent {
     /// The caller acknowledged our 200 OK: media may flow.
     Acked,
@@ -51,8 +53,23 @@ pub enum CallEvent {
     /// No ACK for our 200 OK within 64·T1 (RFC 3261 §13.3.1.4): the call is over and a BYE is
     /// on its way to the caller.
     AckTimeout,
-    /// An in-dialog INFO (e.g. `application/dtmf-relay`); 200 was sent.
-    Info { content_type: String, body: Vec<u8> },
+    /// A key pressed, from an in-dialog INFO (`application/dtmf-relay` or `application/dtmf`)
+    /// that was answered 200. An INFO without a readable key got 400 (or 415 for another
+    /// content type) and no event.
+    Dtmf(Digit),
+}
+
+/// Keys are the caller's insurance code: `Debug` does not show them.
+impl fmt::Debug for CallEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallEvent::Acked => f.write_str("Acked"),
+            CallEvent::Cancelled => f.write_str("Cancelled"),
+            CallEvent::HungUp => f.write_str("HungUp"),
+            CallEvent::AckTimeout => f.write_str("AckTimeout"),
+            CallEvent::Dtmf(_) => f.write_str("Dtmf(*)"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -267,13 +284,23 @@ impl Watcher {
                 self.emit(CallEvent::Acked).await;
             }
             DialogState::Info(_, request, handle) => {
-                handle.reply(StatusCode::OK).await.ok();
                 let content_type = request.header_value("Content-Type").unwrap_or_default();
-                self.emit(CallEvent::Info {
-                    content_type,
-                    body: request.body,
-                })
-                .await;
+                match parse_info(&content_type, &request.body) {
+                    Ok(digit) => {
+                        handle.reply(StatusCode::OK).await.ok();
+                        self.emit(CallEvent::Dtmf(digit)).await;
+                    }
+                    Err(e) => {
+                        // The reason, not the body: a body may hold part of an insurance code.
+                        debug!(call_id = %self.dialog.id().call_id, reason = %e, "INFO without a key");
+                        let headers = (e.status() == 415)
+                            .then(|| vec![Header::Accept(ACCEPTED_TYPES.into())]);
+                        handle
+                            .respond(StatusCode::from(e.status()), headers, None)
+                            .await
+                            .ok();
+                    }
+                }
             }
             DialogState::Options(_, _, handle) => {
                 handle

@@ -6,7 +6,7 @@
 //!           rsipstack would drop,          CANCEL, 2xx until ACK)          │ identity, dialog ─▶ IncomingCall
 //!           optional wire log)                                             └ OPTIONS/others: responses
 //!  the application ──CallControl (ring/answer/reject/hangup)──▶ call ──▶ rsipstack dialog
-//!  the application ◀──CallEvent (Acked, Cancelled, HungUp, AckTimeout, Info)── call
+//!  the application ◀──CallEvent (Acked, Cancelled, HungUp, AckTimeout, Dtmf)── call
 //! ```
 //!
 //! rsipstack is pinned exactly (its API broke three times in 2026), so every use of it stays in

@@ -188,6 +188,9 @@ impl Dispatch {
                     debug!(%method, error = %e, "in-dialog request not handled");
                 }
                 // rsipstack ignores most requests before the ACK; never leave one unanswered.
+                // 491 Request Pending tells the sender to retry, which suits a DTMF INFO sent
+                // before its ACK: its key is taken once it arrives after the ACK
+                // (docs/integrators.md).
                 let answered = tx.last_response.is_some() || tx.is_terminated();
                 if !answered && method != Method::Ack {
                     match method {

@@ -11,6 +11,10 @@
 //! Between presses the file carries silence in the audio payload type (PCMU by default), as a
 //! phone does: SIPp times its replay from the first packet in the file, so without audio
 //! before the first key the lead-in and any leading pause would vanish.
+//!
+//! With [`DtmfPcapOptions::inband`] the keys are dual tones in that audio instead (ITU-T Q.23
+//! frequencies, −10 dBm0 per tone, from [`crate::media::dtmf::tone`]), for a receiver that has
+//! no telephone-event: what an old phone or gateway sends.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
@@ -19,6 +23,8 @@ use rtp_rs::{RtpPacketBuilder, Seq};
 
 use super::pcap::{PcapError, PcapWriter};
 use crate::domain::{Digit, DigitError};
+use crate::media::Codec;
+use crate::media::dtmf::tone;
 
 /// RFC 4733 events are clocked at 8 kHz for narrowband audio.
 const CLOCK_HZ: u32 = 8_000;
@@ -65,6 +71,8 @@ pub struct DtmfPcapOptions {
     /// Addresses written into the capture; replay tools substitute their own.
     pub source: SocketAddrV4,
     pub destination: SocketAddrV4,
+    /// Keys as tones in the audio, not as telephone-events (needs `silence_payload_type`).
+    pub inband: bool,
 }
 
 impl Default for DtmfPcapOptions {
@@ -84,6 +92,7 @@ impl Default for DtmfPcapOptions {
             start_time: Duration::from_secs(1_700_000_000),
             source: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 6_000),
             destination: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 10_000),
+            inband: false,
         }
     }
 }
@@ -106,6 +115,8 @@ pub enum DtmfPcapError {
     SilencePayloadType(u8),
     #[error("gap {0} ms is shorter than {MIN_GAP_MS} ms (the repeated end packets need it)")]
     GapTooShort(u32),
+    #[error("in-band keys are audio: they need a silence payload type (PCMU or PCMA)")]
+    InbandWithoutAudio,
     #[error("volume {0} is outside 0-63 (-dBm0)")]
     Volume(u8),
     #[error("the key string is too long: its timing overflows")]
@@ -158,7 +169,11 @@ fn event_packets(steps: &[Step], opts: &DtmfPcapOptions) -> Result<Vec<Packet>, 
         match step {
             Step::Pause => at_ms += u64::from(opts.pause_ms),
             Step::Press(digit) => {
-                packets.extend(press(*digit, at_ms, opts)?);
+                let packets_of_press = match opts.silence_payload_type {
+                    Some(audio) if opts.inband => tone_press(*digit, at_ms, audio, opts)?,
+                    _ => press(*digit, at_ms, opts)?,
+                };
+                packets.extend(packets_of_press);
                 at_ms += u64::from(opts.tone_ms) + u64::from(opts.gap_ms);
             }
         }
@@ -230,6 +245,9 @@ fn validate(opts: &DtmfPcapOptions) -> Result<(), DtmfPcapError> {
             return Err(DtmfPcapError::OffGrid(name, ms));
         }
     }
+    if opts.inband && opts.silence_payload_type.is_none() {
+        return Err(DtmfPcapError::InbandWithoutAudio);
+    }
     if opts.volume > 63 {
         return Err(DtmfPcapError::Volume(opts.volume));
     }
@@ -288,6 +306,37 @@ fn press(digit: Digit, at_ms: u64, opts: &DtmfPcapOptions) -> Result<Vec<Packet>
         });
     }
     Ok(packets)
+}
+
+/// The audio frames of one press as tones, 20 ms each from `at_ms`: the timestamp advances per
+/// frame as audio does, and the silence slots after it are the pause.
+fn tone_press(
+    digit: Digit,
+    at_ms: u64,
+    payload_type: u8,
+    opts: &DtmfPcapOptions,
+) -> Result<Vec<Packet>, DtmfPcapError> {
+    let codec = match payload_type {
+        PCMU => Codec::Pcmu,
+        PCMA => Codec::Pcma,
+        other => return Err(DtmfPcapError::SilencePayloadType(other)),
+    };
+    let samples = tone::tone(digit, opts.tone_ms, &tone::ToneShape::default());
+    samples
+        .chunks(PACKET_TICKS as usize)
+        .zip((at_ms..).step_by(PACKET_MS as usize))
+        .map(|(pcm, frame_ms)| {
+            let mut payload = vec![0u8; pcm.len()];
+            codec.encode(pcm, &mut payload);
+            Ok(Packet {
+                at_ms: frame_ms,
+                timestamp: timestamp_at(frame_ms, opts)?,
+                marker: false,
+                payload_type,
+                payload,
+            })
+        })
+        .collect()
 }
 
 /// RFC 4733 §2.3: event, E|R|volume, 16-bit duration in timestamp units.
@@ -452,6 +501,52 @@ mod tests {
         assert_eq!(
             times,
             vec![1_000, 1_020, 1_040, 1_060, 1_080, 1_100, 1_120, 1_140]
+        );
+    }
+
+    #[test]
+    fn inband_keys_are_tones_the_detector_hears_between_silences() {
+        let opts = DtmfPcapOptions {
+            inband: true,
+            ..DtmfPcapOptions::default()
+        };
+        let steps = parse_keys("8,0#").unwrap();
+        let packets = with_silence(event_packets(&steps, &opts).unwrap(), PCMU, &opts).unwrap();
+        assert!(
+            packets
+                .iter()
+                .all(|p| p.payload_type == PCMU && p.payload.len() == 160)
+        );
+        for pair in packets.windows(2) {
+            assert_eq!(
+                pair[1].at_ms,
+                pair[0].at_ms + 20,
+                "one frame per 20 ms slot"
+            );
+            assert_eq!(pair[1].timestamp, pair[0].timestamp.wrapping_add(160));
+        }
+        let mut detector = crate::media::dtmf::InbandDetector::new();
+        let mut heard = String::new();
+        let mut pcm = [0i16; 160];
+        for p in &packets {
+            Codec::Pcmu.decode(&p.payload, &mut pcm);
+            heard.extend(detector.push(&pcm).iter().map(|d| d.as_char()));
+        }
+        // The last tone ends the file; the silence after it lets the detector confirm it.
+        heard.extend(detector.push(&[0; 800]).iter().map(|d| d.as_char()));
+        assert_eq!(heard, "80#");
+    }
+
+    #[test]
+    fn inband_needs_an_audio_payload_type() {
+        let opts = DtmfPcapOptions {
+            inband: true,
+            silence_payload_type: None,
+            ..DtmfPcapOptions::default()
+        };
+        assert_eq!(
+            dtmf_pcap("1", &opts),
+            Err(DtmfPcapError::InbandWithoutAudio)
         );
     }
 }

@@ -73,6 +73,7 @@ pub fn base_config(db_url: String) -> Config {
         media: MediaSection {
             rtp_port_min,
             rtp_port_max,
+            ..MediaSection::default()
         },
         database: DatabaseSection { url: db_url },
         prompts: PromptsSection { dir: prompts_dir() },
@@ -208,18 +209,30 @@ impl Hotline {
         codec: Codec,
         dtmf_pt: u8,
     ) -> Call {
+        self.place_call_offering(from_user, pai, codec, Some(dtmf_pt))
+            .await
+    }
+
+    /// As [`Hotline::place_call`], offering telephone-event only when `dtmf_pt` is given: a
+    /// phone that sends its keys as tones in the audio offers none.
+    pub async fn place_call_offering(
+        &self,
+        from_user: &str,
+        pai: Option<&str>,
+        codec: Codec,
+        dtmf_pt: Option<u8>,
+    ) -> Call {
         let peer = RtpPeer::bind().await.expect("RTP peer");
         let mut uac = Uac::new(self.server.sip_addr()).await;
+        let event = dtmf_pt.map(|pt| format!(" {pt}")).unwrap_or_default();
         let formats = match codec {
-            Codec::Pcmu => format!("0 8 {dtmf_pt}"),
-            Codec::Pcma => format!("8 0 {dtmf_pt}"),
+            Codec::Pcmu => format!("0 8{event}"),
+            Codec::Pcma => format!("8 0{event}"),
         };
-        let event_map = format!("{dtmf_pt} telephone-event/8000");
-        let offer = sdp_offer(
-            peer.local_addr().port(),
-            &formats,
-            &["0 PCMU/8000", "8 PCMA/8000", &event_map],
-        );
+        let event_map = dtmf_pt.map(|pt| format!("{pt} telephone-event/8000"));
+        let mut rtpmaps = vec!["0 PCMU/8000", "8 PCMA/8000"];
+        rtpmaps.extend(event_map.as_deref());
+        let offer = sdp_offer(peer.local_addr().port(), &formats, &rtpmaps);
         let started = Instant::now();
         uac.invite(from_user, pai, &[], &offer).await;
         let ok = loop {
@@ -294,7 +307,8 @@ pub struct Call {
     pub uac: Uac,
     pub peer: RtpPeer,
     pub recognizer: Recognizer,
-    pub dtmf_pt: u8,
+    /// The telephone-event payload type offered, if any.
+    pub dtmf_pt: Option<u8>,
     pub answer: SdpAnswer,
     /// When the INVITE was sent.
     pub started: Instant,
@@ -365,10 +379,33 @@ impl Call {
 
     /// Presses `keys` by RFC 4733 on the payload type offered.
     pub async fn press(&self, keys: &str) {
+        let pt = self
+            .dtmf_pt
+            .expect("press() needs telephone-event in the offer");
         self.peer
-            .send_dtmf_with(keys, self.dtmf_pt, QUICK_KEYS)
+            .send_dtmf_with(keys, pt, QUICK_KEYS)
             .await
             .expect("send DTMF");
+    }
+
+    /// Presses `keys` by SIP INFO, one `application/dtmf-relay` request per key, each
+    /// answered 200 before the next.
+    pub async fn press_by_info(&mut self, keys: &str) {
+        for key in keys.chars() {
+            let body = format!("Signal={key}\r\nDuration=160\r\n");
+            self.uac
+                .in_dialog("INFO", "application/dtmf-relay", &body)
+                .await;
+            self.uac.wait_response(200, "INFO", WAIT).await;
+        }
+    }
+
+    /// Presses `keys` as dual tones in the audio, in the codec of the answer.
+    pub async fn press_inband(&self, keys: &str) {
+        self.peer
+            .send_inband_dtmf(keys, self.answer.codec, DtmfTiming::default())
+            .await
+            .expect("send in-band DTMF");
     }
 
     /// Waits for the greeting to start (the caller check is done and keys are listened to),

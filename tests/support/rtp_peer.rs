@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hotline::domain::{Clip, Digit};
+use hotline::media::dtmf::tone;
 use hotline::media::{Codec, Frame, PromptLibrary, TelephoneEvent};
 use rtp_rs::{RtpPacketBuilder, RtpReader};
 use tokio::net::UdpSocket;
@@ -204,6 +205,74 @@ impl RtpPeer {
             }
             sleep(timing.gap).await;
         }
+        Ok(())
+    }
+
+    /// Presses `digits` as dual tones in the audio (ITU-T Q.23 frequencies), the way a phone
+    /// without RFC 4733 does: 20 ms G.711 frames in `codec`'s payload type, in real time, each
+    /// tone held `timing.tone` at `timing.volume` −dBm0 per frequency, silence frames for
+    /// `timing.gap` after each and before the first. Same SSRC and sequence as the events.
+    pub async fn send_inband_dtmf(
+        &self,
+        digits: &str,
+        codec: Codec,
+        timing: DtmfTiming,
+    ) -> io::Result<()> {
+        let target = self.target().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotConnected, "no target: set_target first")
+        })?;
+        let silence = [0i16; 160];
+        let gap_frames = (timing.gap.as_millis() / 20).max(1);
+        for _ in 0..gap_frames {
+            self.send_audio(target, codec, &silence).await?;
+        }
+        for c in digits.chars() {
+            let digit = Digit::from_char(c)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            let (low, high) = tone::frequencies(digit);
+            let amplitude = tone::DBM0_PEAK * 10f64.powf(-f64::from(timing.volume) / 20.0);
+            let frames = (timing.tone.as_millis() / 20).max(1) as usize;
+            for frame in 0..frames {
+                let mut pcm = [0i16; 160];
+                for (i, sample) in pcm.iter_mut().enumerate() {
+                    let t = (frame * 160 + i) as f64 / 8000.0;
+                    let tau = std::f64::consts::TAU;
+                    let v = amplitude * ((tau * low * t).sin() + (tau * high * t).sin());
+                    *sample = v.round().clamp(-32768.0, 32767.0) as i16;
+                }
+                self.send_audio(target, codec, &pcm).await?;
+            }
+            for _ in 0..gap_frames {
+                self.send_audio(target, codec, &silence).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one 20 ms audio frame, then waits 20 ms.
+    async fn send_audio(
+        &self,
+        target: SocketAddr,
+        codec: Codec,
+        pcm: &[i16; 160],
+    ) -> io::Result<()> {
+        let mut payload = [0u8; 160];
+        codec.encode(pcm, &mut payload);
+        let packet = {
+            let mut out = lock(&self.out);
+            out.seq = out.seq.wrapping_add(1);
+            out.timestamp = out.timestamp.wrapping_add(160);
+            RtpPacketBuilder::new()
+                .payload_type(codec.payload_type())
+                .ssrc(out.ssrc)
+                .sequence(out.seq.into())
+                .timestamp(out.timestamp)
+                .payload(&payload)
+                .build()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))?
+        };
+        self.socket.send_to(&packet, target).await?;
+        sleep(Duration::from_millis(20)).await;
         Ok(())
     }
 

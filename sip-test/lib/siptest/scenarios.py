@@ -28,6 +28,8 @@ class Scenario:
     trusted_source: bool = False
     # SIPp must not answer or ACK anything itself (no_ack).
     no_default_behaviour: bool = False
+    # The keys go into keys.pcap as tones in the audio (`dtmf-pcap --inband`), not as events.
+    inband: bool = False
     # Extra check by name (see checks.py).
     special: str = None
     # Wall-clock bound for the whole scenario, seconds.
@@ -62,6 +64,13 @@ SCENARIOS = [
     Scenario("no_ack", ["abandoned"], billed=1, no_default_behaviour=True, special="no_ack"),
     Scenario("two_minute_call", ["reset"], billed=2, heard=["menu", "enter_code"] + PASSWORD,
              password=True, timeout=180),
+    # Issue 4: DTMF each way a trunk sends it.
+    Scenario("dtmf_sip_info", ["reset"], billed=1, heard=["enter_code"] + PASSWORD, password=True),
+    Scenario("dtmf_inband", ["reset"], billed=1, heard=["enter_code"] + PASSWORD, password=True,
+             inband=True),
+    Scenario("dtmf_play_dtmf_pt96", ["reset"], billed=1, heard=["enter_code"] + PASSWORD,
+             password=True),
+    Scenario("dtmf_sipp_pcaps", ["reset"], billed=1, heard=["enter_code"] + PASSWORD, password=True),
 ]
 
 BY_NAME = {s.name: s for s in SCENARIOS}

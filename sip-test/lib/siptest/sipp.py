@@ -53,9 +53,11 @@ class Run:
     error: str = None
 
 
-def make_pcap(hotline, keys, out):
-    result = subprocess.run([str(hotline), "tools", "dtmf-pcap", "--digits", keys, "--out", str(out)],
-                            capture_output=True, text=True)
+def make_pcap(hotline, keys, out, inband=False):
+    command = [str(hotline), "tools", "dtmf-pcap", "--digits", keys, "--out", str(out)]
+    if inband:
+        command.append("--inband")
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"hotline tools dtmf-pcap failed: {result.stderr.strip()}")
 
@@ -71,7 +73,7 @@ def run(scenario, ctx, workdir):
         return Run(1, 0, workdir, [], error=f"{csv.name}: every row must press the same keys (one pcap per scenario)")
     keys = keys.pop()
     if keys:
-        make_pcap(ctx.hotline, keys, workdir / "keys.pcap")
+        make_pcap(ctx.hotline, keys, workdir / "keys.pcap", inband=scenario.inband)
 
     local_ip = ctx.trusted_ip if scenario.trusted_source else ctx.local_ip
     calls = max(1, len(scenario.outcomes))

@@ -23,6 +23,12 @@
 //!
 //! The marker bit and sequence numbers are not used: senders disagree about the first and
 //! reordering does not matter when only equality is tested.
+//!
+//! # Lost end packets
+//! A press whose end packets were all lost is still delivered, exactly once: it was emitted on
+//! its first packet already. What the lost end costs is only the replay rule above: the same
+//! key replayed with the same timestamp right after is taken for a late copy until
+//! [`REPLAY_GAP`] has passed — real senders give each press a new timestamp anyway.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -200,6 +206,19 @@ impl Rfc4733Receiver {
     }
 }
 
+/// Issue 4 point 1, bullet by bullet, and the tests that hold it:
+/// - once per press, keyed on (SSRC, timestamp): `one_press_with_three_end_packets_is_one_digit`,
+///   `reordered_and_duplicated_packets_do_not_double`, `a_late_copy_within_the_gap_is_not_a_new_press`;
+/// - with or without marker, 0, 1 or 3 end packets: `with_or_without_marker_and_with_zero_or_one_end_packet`,
+///   `a_press_seen_only_through_its_end_packets_still_counts_once`;
+/// - segmented long presses: `a_long_press_segmented_at_the_duration_limit_is_one_digit`;
+/// - sequence and timestamp wrap-around: `survives_sequence_and_timestamp_wrap_around`;
+/// - payload type from the SDP: `any_payload_type_works`, `play_dtmf_on_pt_96_with_a_new_ssrc_per_press`;
+/// - SSRC changes: `a_new_ssrc_is_a_new_sender`, `play_dtmf_on_pt_96_with_a_new_ssrc_per_press`;
+/// - SIPp's pcaps back to back: `sipps_pcaps_played_back_to_back_give_every_key_once`,
+///   `timestamps_jumping_backwards_between_presses_are_fine`,
+///   `identical_packets_replayed_after_an_end_and_a_gap_are_a_new_press`;
+/// - end packets all lost: `a_digit_whose_end_packets_were_all_lost_is_delivered_at_once`.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,5 +494,165 @@ mod tests {
         }
         assert_eq!(s.got.len(), 1000);
         assert!(s.rx.presses.len() <= MAX_REMEMBERED);
+    }
+
+    #[test]
+    fn a_digit_whose_end_packets_were_all_lost_is_delivered_at_once() {
+        let mut s = Sender::new();
+        s.press(0, 1000, 4, 5, 0, true);
+        assert_eq!(
+            s.keys(),
+            "4",
+            "delivered on the first packet, no end needed"
+        );
+        // Nothing more comes out when the event goes quiet: it was already delivered.
+        let quiet = s.start + MEMORY + Duration::from_secs(1);
+        assert_eq!(s.rx.poll_timeout(quiet), None);
+        assert_eq!(s.keys(), "4");
+    }
+
+    #[test]
+    fn play_dtmf_on_pt_96_with_a_new_ssrc_per_press() {
+        // SIPp's <exec play_dtmf="…"/> starts a fresh RTP stream for each key: new SSRC, its
+        // own sequence and timestamp origin, and the payload type of the scenario's SDP.
+        let mut rx = Rfc4733Receiver::new(96);
+        let start = Instant::now();
+        let mut got = String::new();
+        for (i, key) in [1u8, 1, 0, 11].into_iter().enumerate() {
+            let ssrc = 0xA000_0000 + i as u32;
+            let at = start + Duration::from_millis(300 * i as u64);
+            for n in 0..8u16 {
+                let end = n >= 5;
+                let e = TelephoneEvent {
+                    event: key,
+                    end,
+                    volume: 10,
+                    duration: 160 * n.min(4),
+                };
+                let now = at + Duration::from_millis(20 * u64::from(n));
+                if let Some(d) = rx.on_packet(ssrc, n, 0, n == 0, &e.to_bytes(), now) {
+                    got.push(d.as_char());
+                }
+            }
+        }
+        assert_eq!(got, "110#");
+    }
+
+    /// One RTP packet of a capture: when it was captured and the RTP header fields we use.
+    struct Captured {
+        at: Duration,
+        ssrc: u32,
+        seq: u16,
+        timestamp: u32,
+        marker: bool,
+        payload_type: u8,
+        payload: Vec<u8>,
+    }
+
+    /// Reads the RTP packets of a little-endian, microsecond, Ethernet/IPv4/UDP pcap (what
+    /// SIPp ships). Test-only: panics on anything else.
+    fn read_pcap(bytes: &[u8]) -> Vec<Captured> {
+        let u32_le = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap());
+        assert_eq!(u32_le(&bytes[..4]), 0xa1b2_c3d4, "little-endian µs pcap");
+        assert_eq!(u32_le(&bytes[20..24]), 1, "Ethernet link type");
+        let mut packets = Vec::new();
+        let mut rest = &bytes[24..];
+        let mut first = None;
+        while rest.len() >= 16 {
+            let (seconds, micros, len) = (
+                u32_le(&rest[..4]),
+                u32_le(&rest[4..8]),
+                u32_le(&rest[8..12]) as usize,
+            );
+            let frame = &rest[16..16 + len];
+            rest = &rest[16 + len..];
+            let ip = &frame[14..];
+            let udp_payload = &ip[usize::from(ip[0] & 0x0f) * 4 + 8..];
+            let rtp = crate::media::rtp::IncomingRtp::parse(udp_payload).unwrap();
+            let at = Duration::new(u64::from(seconds), micros * 1000);
+            let origin = *first.get_or_insert(at);
+            packets.push(Captured {
+                at: at - origin,
+                ssrc: rtp.ssrc,
+                seq: rtp.seq,
+                timestamp: rtp.timestamp,
+                marker: rtp.marker,
+                payload_type: rtp.payload_type,
+                payload: rtp.payload.to_vec(),
+            });
+        }
+        packets
+    }
+
+    fn sipp_pcap(key: char) -> Vec<Captured> {
+        let bytes: &[u8] = match key {
+            '0' => include_bytes!("../../../tests/data/sipp/dtmf_2833_0.pcap"),
+            '1' => include_bytes!("../../../tests/data/sipp/dtmf_2833_1.pcap"),
+            '2' => include_bytes!("../../../tests/data/sipp/dtmf_2833_2.pcap"),
+            '3' => include_bytes!("../../../tests/data/sipp/dtmf_2833_3.pcap"),
+            '4' => include_bytes!("../../../tests/data/sipp/dtmf_2833_4.pcap"),
+            '5' => include_bytes!("../../../tests/data/sipp/dtmf_2833_5.pcap"),
+            '6' => include_bytes!("../../../tests/data/sipp/dtmf_2833_6.pcap"),
+            '7' => include_bytes!("../../../tests/data/sipp/dtmf_2833_7.pcap"),
+            '8' => include_bytes!("../../../tests/data/sipp/dtmf_2833_8.pcap"),
+            '9' => include_bytes!("../../../tests/data/sipp/dtmf_2833_9.pcap"),
+            '*' => include_bytes!("../../../tests/data/sipp/dtmf_2833_star.pcap"),
+            '#' => include_bytes!("../../../tests/data/sipp/dtmf_2833_pound.pcap"),
+            other => panic!("SIPp ships no pcap for {other:?}"),
+        };
+        read_pcap(bytes)
+    }
+
+    /// Replays SIPp's pcaps for `keys` one after the other, each starting `spacing` after the
+    /// previous one started (SIPp keeps the capture's packet times within a file), and returns
+    /// the keys heard.
+    fn replay_sipp(keys: &str, spacing: Duration) -> String {
+        let mut rx = Rfc4733Receiver::new(101);
+        let start = Instant::now();
+        let mut got = String::new();
+        for (i, key) in keys.chars().enumerate() {
+            let file_start = start + spacing * i as u32;
+            for p in sipp_pcap(key) {
+                assert_eq!(p.payload_type, 101);
+                let now = file_start + p.at;
+                if let Some(d) = rx.on_packet(p.ssrc, p.seq, p.timestamp, p.marker, &p.payload, now)
+                {
+                    got.push(d.as_char());
+                }
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn sipps_pcaps_hold_what_the_issue_says() {
+        let one = sipp_pcap('1');
+        let nine = sipp_pcap('9');
+        assert_eq!(one.len(), 10);
+        assert_eq!(one[0].ssrc, nine[0].ssrc, "one SSRC for every file");
+        assert!(one.iter().all(|p| p.timestamp == one[0].timestamp));
+        assert!(nine[0].timestamp > one[0].timestamp);
+        let ends = one.iter().filter(|p| p.payload[1] & 0x80 != 0).count();
+        assert_eq!(ends, 3);
+        assert!(one[0].marker);
+    }
+
+    #[test]
+    fn sipps_pcaps_played_back_to_back_give_every_key_once() {
+        // Each file lasts 140 ms; 300 ms apart is how the SIPp scenario plays them.
+        let spacing = Duration::from_millis(300);
+        // Timestamps go down (9 → 1, # → 0) and repeated keys replay identical packets.
+        let keys = "0123456789*#";
+        assert_eq!(replay_sipp(keys, spacing), keys);
+        assert_eq!(replay_sipp("91#0", spacing), "91#0");
+        assert_eq!(replay_sipp("1111", spacing), "1111");
+        assert_eq!(replay_sipp("0123456789#", spacing), "0123456789#");
+        // The tightest back to back that still tells a repeated key from a late copy: the
+        // next file starts REPLAY_GAP after the last end packet of the one before.
+        let length = sipp_pcap('5').last().map(|p| p.at).unwrap();
+        assert_eq!(replay_sipp("5555", length + REPLAY_GAP), "5555");
+        // Closer than that, the replay is taken for late copies of the first press: the
+        // limit a SIPp scenario must respect (a 300 ms pause between plays is plenty).
+        assert_eq!(replay_sipp("5555", length + REPLAY_GAP / 2), "5");
     }
 }
