@@ -121,7 +121,8 @@ pub struct SecuritySection {
     /// Resets of one account within the window before it is locked out.
     pub max_resets_per_account: u32,
     pub window_hours: u32,
-    /// Password hashes computed at once; each takes ~19 MiB and a core for ~30 ms.
+    /// Password hashes computed at once (threads of the hashing pool); each takes ~19 MiB and a
+    /// core for ~30 ms.
     pub hash_concurrency: usize,
 }
 
