@@ -7,13 +7,19 @@
 //! priority (nice 10) than the async workers: when resets arrive faster than the cores can hash,
 //! the hashes wait, not the 20 ms RTP frames of every other call. The threads are named
 //! `hotline-hash`, so an operator (and `benches/capacity`) can tell hashing CPU from call CPU.
+//!
+//! Each thread keeps its argon2 memory between jobs. Allocating 19 MiB per hash (what
+//! `PasswordHasher::hash_password` does) makes glibc raise its mmap threshold and keep such
+//! blocks in per-thread arenas: a loaded server grew to ~400 MiB that way. Reused, the memory is
+//! `max_concurrency` × 19 MiB, allocated once.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use rand::TryRng;
 use tokio::sync::oneshot;
 
 use super::Pepper;
@@ -68,54 +74,123 @@ impl Hasher {
     /// An argon2id PHC string (`$argon2id$v=19$…`) of `password`, with a fresh random salt.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let ascii = password.expose_ascii();
-        self.run(move |argon| {
-            argon
-                .hash_password(ascii.as_slice())
-                .map(|hash| hash.to_string())
-                .map_err(|e| HashError::Argon2(e.to_string()))
+        let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut salt)
+            .map_err(|e| HashError::Argon2(format!("no randomness for the salt: {e}")))?;
+        let pepper = self.pepper.clone();
+        let params = self.params.clone();
+        self.run(move |memory| {
+            let argon = argon2(
+                pepper.as_bytes(),
+                Algorithm::Argon2id,
+                Version::V0x13,
+                params,
+            )?;
+            phc_string(&argon, ascii.as_slice(), &salt, memory)
         })
         .await?
     }
 
     /// Whether `password` matches the PHC string `phc`. A malformed `phc` does not match.
+    /// The parameters recorded in `phc` are used, whatever this hasher's are.
     pub async fn verify(&self, password: &Password, phc: &str) -> bool {
         let ascii = password.expose_ascii();
         let phc = phc.to_owned();
-        self.run(move |argon| {
-            argon
-                .verify_password(ascii.as_slice(), phc.as_str())
-                .is_ok()
+        let pepper = self.pepper.clone();
+        self.run(move |memory| {
+            matches(pepper.as_bytes(), ascii.as_slice(), &phc, memory).unwrap_or(false)
         })
         .await
         .unwrap_or(false)
     }
 
-    /// Runs `job` on the hashing pool and waits for its result without blocking the caller's
-    /// async worker.
+    /// Runs `job` on the hashing pool, with that thread's reusable argon2 memory, and waits for
+    /// its result without blocking the caller's async worker.
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&Argon2<'_>) -> T + Send + 'static,
+        job: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let pepper = self.pepper.clone();
-        let params = self.params.clone();
         let (done, result) = oneshot::channel();
-        self.pool.submit(Box::new(move || {
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                argon2(pepper.as_bytes(), params).map(|argon| job(&argon))
-            }));
+        self.pool.submit(Box::new(move |memory: &mut Memory| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| job(memory)));
             // A panic is reported as `Task`; the thread lives on for the next job.
-            let _ = done.send(outcome.unwrap_or(Err(HashError::Task)));
+            let _ = done.send(outcome.map_err(|_| HashError::Task));
         }))?;
         result.await.map_err(|_| HashError::Closed)?
     }
 }
 
-fn argon2(pepper: &[u8], params: Params) -> Result<Argon2<'_>, HashError> {
-    Argon2::new_with_secret(pepper, Algorithm::Argon2id, Version::V0x13, params)
+fn argon2(
+    pepper: &[u8],
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+) -> Result<Argon2<'_>, HashError> {
+    Argon2::new_with_secret(pepper, algorithm, version, params)
         .map_err(|e| HashError::Argon2(e.to_string()))
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// What `PasswordHasher::hash_password_with_salt` makes, computed in `memory`.
+fn phc_string(
+    argon: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    memory: &mut Memory,
+) -> Result<String, HashError> {
+    let error = |e: &dyn std::fmt::Display| HashError::Argon2(e.to_string());
+    let params = argon.params();
+    let mut output = [0u8; Output::MAX_LENGTH];
+    let output = output
+        .get_mut(..params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN))
+        .ok_or_else(|| error(&"output length"))?;
+    argon
+        .hash_password_into_with_memory(password, salt, output, memory.blocks(params))
+        .map_err(|e| error(&e))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| error(&e))?,
+        salt: Some(Salt::new(salt).map_err(|e| error(&e))?),
+        hash: Some(Output::new(output).map_err(|e| error(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Recomputes the hash recorded in `phc` with its own algorithm, version, parameters and salt,
+/// and compares in constant time (`Output`'s `PartialEq`). `None` when `phc` does not parse.
+fn matches(pepper: &[u8], password: &[u8], phc: &str, memory: &mut Memory) -> Option<bool> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    let (salt, expected) = (parsed.salt.as_ref()?, parsed.hash.as_ref()?);
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).ok()?;
+    let version = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+        .ok()?;
+    let params = Params::try_from(&parsed).ok()?;
+    let argon = argon2(pepper, algorithm, version, params.clone()).ok()?;
+    let mut output = vec![0u8; expected.len()];
+    argon
+        .hash_password_into_with_memory(password, salt, &mut output, memory.blocks(&params))
+        .ok()?;
+    Some(Output::new(&output).ok()? == *expected)
+}
+
+/// One hashing thread's argon2 working memory, grown to the largest parameters seen and kept.
+#[derive(Default)]
+struct Memory(Vec<Block>);
+
+impl Memory {
+    fn blocks(&mut self, params: &Params) -> &mut [Block] {
+        let count = params.block_count();
+        if self.0.len() < count {
+            self.0.resize(count, Block::default());
+        }
+        &mut self.0[..count]
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
 /// A fixed number of threads taking jobs from one queue: the number of threads is the bound on
 /// concurrent hashes (and on the 19 MiB each one allocates).
@@ -135,8 +210,9 @@ impl HashPool {
                 .name(HASH_THREAD_NAME.into())
                 .spawn(move || {
                     lower_this_threads_priority();
+                    let mut memory = Memory::default();
                     while let Some(job) = next_job(&queue) {
-                        job();
+                        job(&mut memory);
                     }
                 });
         }
@@ -152,7 +228,9 @@ impl HashPool {
 fn next_job(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Job> {
     // One idle thread waits in `recv` holding the lock, the others wait for the lock: either way
     // each job goes to exactly one thread.
-    let queue = queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let queue = queue
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     queue.recv().ok()
 }
 
@@ -195,6 +273,58 @@ pub(crate) mod tests {
         );
         assert!(!other.verify(&password, &phc).await);
         assert!(!hasher.verify(&password, "not a phc string").await);
+    }
+
+    /// Hashes stored before the pool reused its memory were made by argon2's own
+    /// `PasswordHasher`; both kinds must verify both ways.
+    #[tokio::test]
+    async fn phc_strings_agree_with_argon2s_own_hasher_and_verifier() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let pepper = "pepper-compat-0123456789";
+        let params = Params::new(256, 2, 1, None).unwrap();
+        let hasher =
+            Hasher::with_params(Pepper::from_configured(pepper).unwrap(), params.clone(), 1);
+        let stock = Argon2::new_with_secret(
+            pepper.as_bytes(),
+            Algorithm::Argon2id,
+            Version::V0x13,
+            params,
+        )
+        .unwrap();
+        let password = Password::from_digits("279419").unwrap();
+
+        let theirs = stock.hash_password(b"279419").unwrap().to_string();
+        assert!(hasher.verify(&password, &theirs).await);
+        let ours = hasher.hash(&password).await.unwrap();
+        assert!(stock.verify_password(b"279419", ours.as_str()).is_ok());
+        assert!(stock.verify_password(b"279418", ours.as_str()).is_err());
+        assert_eq!(
+            ours.rsplit('$').nth(1).map(str::len),
+            theirs.rsplit('$').nth(1).map(str::len),
+            "same salt length"
+        );
+    }
+
+    #[tokio::test]
+    async fn verification_uses_the_parameters_in_the_phc_string() {
+        let cheap = cheap_hasher("pepper-0123456789abc");
+        let password = Password::from_digits("123456").unwrap();
+        let phc = cheap.hash(&password).await.unwrap();
+        let bigger = Hasher::with_params(
+            Pepper::from_configured("pepper-0123456789abc").unwrap(),
+            Params::new(512, 1, 1, None).unwrap(),
+            1,
+        );
+        // The bigger hasher's thread first grows its memory, then verifies the smaller hash in it.
+        let own = bigger.hash(&password).await.unwrap();
+        assert!(own.contains("m=512,"), "{own}");
+        assert!(bigger.verify(&password, &phc).await);
+        assert!(bigger.verify(&password, &own).await);
+        assert!(
+            !bigger
+                .verify(&password, &phc.replace("m=64,", "m=65,"))
+                .await
+        );
     }
 
     #[tokio::test]
@@ -241,9 +371,8 @@ pub(crate) mod tests {
             .run(|_| {
                 let name = std::thread::current().name().map(str::to_owned);
                 // SAFETY: plain integers in and out.
-                let nice = unsafe {
-                    libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
-                };
+                let nice =
+                    unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
                 (name, nice)
             })
             .await
