@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use hotline::domain::{Clip, PlaybackId, Prompt};
 use hotline::media::dtmf::{DtmfMode, DtmfSources};
-use hotline::media::session::{self, MediaEvent, MediaHandle};
 use hotline::media::{Codec, MediaParams, PortPool, PromptLibrary};
+use hotline::media::{MediaEvent, MediaHandle, MediaPump};
 use support::rtp_peer::{HeardClip, Recognizer, RtpPeer};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{sleep, timeout};
@@ -57,6 +57,7 @@ struct Call {
     events: UnboundedReceiver<MediaEvent>,
     recognizer: Recognizer,
     _pool: PortPool,
+    _pump: MediaPump,
     _prompts: tempfile::TempDir,
 }
 
@@ -74,7 +75,8 @@ async fn call(codec: Codec) -> Call {
         payload_type: codec.payload_type(),
         dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
     };
-    let (media, events) = session::spawn(socket, lease, params, Arc::clone(&library));
+    let pump = MediaPump::start(1, Arc::clone(&library));
+    let (media, events) = pump.spawn(socket, lease, params);
     peer.set_target(SocketAddr::new(LOCALHOST, media.local_port()));
     Call {
         recognizer: Recognizer::new(&library, codec),
@@ -82,6 +84,7 @@ async fn call(codec: Codec) -> Call {
         media,
         events,
         _pool: pool,
+        _pump: pump,
         _prompts: prompts,
     }
 }

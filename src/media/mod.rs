@@ -2,7 +2,8 @@
 //!
 //! Everything that decides is sans-I/O and unit-tested on its own — [`player::Player`] (what to
 //! send), [`pacer::Pacer`] (when), [`rtp::RtpSender`] (the headers), [`dtmf::Rfc4733Receiver`]
-//! (key presses) — and [`session`] is the one tokio task per call that wires them to a socket.
+//! (key presses) — and [`session`] holds one call's share of them with its socket, ticked every
+//! 20 ms together with the other calls of its shard by the [`pump`].
 
 mod codec;
 pub mod dtmf;
@@ -10,6 +11,7 @@ pub mod pacer;
 pub mod player;
 pub mod ports;
 pub mod prompts;
+pub mod pump;
 pub mod rtp;
 pub mod session;
 
@@ -19,4 +21,5 @@ pub use ports::{PortLease, PortPool};
 pub use prompts::{
     CheckReport, ClipReport, PromptError, PromptErrors, PromptLibrary, PromptProblem,
 };
+pub use pump::MediaPump;
 pub use session::{MediaEvent, MediaHandle, MediaParams};

@@ -61,9 +61,10 @@ impl PortPool {
         evens(from, max).chain(evens(min, from.saturating_sub(1)))
     }
 
-    /// Binds a UDP socket on `ip` at a free even port of the range, skipping ports leased to
-    /// other calls and ports another process holds. Must run inside a tokio runtime.
-    pub fn bind(&self, ip: IpAddr) -> io::Result<(tokio::net::UdpSocket, PortLease)> {
+    /// Binds a non-blocking UDP socket on `ip` at a free even port of the range, skipping ports
+    /// leased to other calls and ports another process holds. The socket is a plain one, not
+    /// registered with tokio: the media pump polls it once per tick (see `media::pump`).
+    pub fn bind(&self, ip: IpAddr) -> io::Result<(std::net::UdpSocket, PortLease)> {
         let mut state = self.lock();
         for port in self.candidates(state.cursor) {
             if state.leased.contains(&port) {
@@ -72,7 +73,6 @@ impl PortPool {
             match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
                 Ok(socket) => {
                     socket.set_nonblocking(true)?;
-                    let socket = tokio::net::UdpSocket::from_std(socket)?;
                     state.leased.insert(port);
                     state.cursor = u32::from(port) + 2;
                     let lease = PortLease {
@@ -102,7 +102,7 @@ impl PortPool {
     }
 }
 
-/// One call's port; returned to the pool when dropped (with the call's media task).
+/// One call's port; returned to the pool when dropped (with the call's media session).
 #[derive(Debug)]
 pub struct PortLease {
     port: u16,

@@ -90,7 +90,7 @@ impl RtpSender {
     }
 }
 
-/// The fields of an incoming packet that the media task uses.
+/// The fields of an incoming packet that the media session uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IncomingRtp<'a> {
     pub payload_type: u8,

@@ -1,37 +1,40 @@
-//! One call's media: a tokio task that owns the call's RTP socket, sends a G.711 frame every
-//! 20 ms (the queued prompts, or silence, so the stream never stops), and turns the caller's
-//! telephone-events, or the DTMF tones in their audio, into digits (whichever
-//! [`DtmfSources`] says; never both, so a press is never reported twice). The call's logic talks to it through a [`MediaHandle`] and
-//! hears back through [`MediaEvent`]s.
+//! One call's media: the state the [`MediaPump`] ticks every 20 ms — the call's RTP socket, a
+//! G.711 frame to send (the queued prompts, or silence, so the stream never stops), and the
+//! caller's telephone-events, or the DTMF tones in their audio, turned into digits (whichever
+//! [`DtmfSources`] says; never both, so a press is never reported twice). The call's logic
+//! talks to it through a [`MediaHandle`] and hears back through [`MediaEvent`]s.
 //!
 //! ```text
-//!  MediaHandle ──play / stop──▶ ┌──────────── media task ────────────┐ ──RTP 20 ms──▶ caller
-//!                               │ Player · Pacer · RtpSender         │
-//!  MediaEvent ◀──digit/finished─│ Rfc4733Receiver or InbandDetector  │ ◀──RTP─────── caller
-//!                               └────────────────────────────────────┘
+//!  MediaHandle ──play / stop──▶ ┌──────── Session (ticked by a pump shard) ───┐ ──RTP 20 ms──▶ caller
+//!                               │ Player · RtpSender                          │
+//!  MediaEvent ◀──digit/finished─│ Rfc4733Receiver or InbandDetector           │ ◀──RTP─────── caller
+//!                               └─────────────────────────────────────────────┘
 //! ```
 
 use std::fmt;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
 
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep_until};
-use tracing::{Instrument, debug, warn};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{Span, debug, warn};
 
 use super::codec::Codec;
 use super::dtmf::{DtmfSources, InbandDetector, Rfc4733Receiver};
-use super::pacer::Pacer;
 use super::player::Player;
 use super::ports::PortLease;
 use super::prompts::PromptLibrary;
+use super::pump::MediaPump;
 use super::rtp::{IncomingRtp, MAX_PACKET, RtpSender};
 use crate::domain::{Clip, Digit, PlaybackId};
 
 /// Largest datagram we read; anything longer is truncated and then fails to parse.
 const MAX_DATAGRAM: usize = 2048;
+
+/// Datagrams read from one call per tick at most (50 a second is normal). The rest wait in
+/// the socket's buffer, and the kernel drops what does not fit: a caller flooding its RTP port
+/// costs the shard a bounded amount of work per tick, and delays no other call.
+const MAX_DATAGRAMS_PER_TICK: usize = 16;
 
 /// What the SDP negotiation decided for this call's media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,14 +45,14 @@ pub struct MediaParams {
     /// The payload type our SDP answer gave the codec: its static type (0 or 8) unless the offer
     /// mapped it to a dynamic one, which we then must send.
     pub payload_type: u8,
-    /// Which DTMF sources to listen to (SIP INFO is not the media task's business).
+    /// Which DTMF sources to listen to (SIP INFO is not the media session's business).
     pub dtmf: DtmfSources,
 }
 
-/// What the media task reports to the call.
+/// What the media session reports to the call.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum MediaEvent {
-    /// A key press, reported once, as soon as it starts.
+    /// A key press, reported once, at the first tick after it starts.
     Digit(Digit),
     /// The last frame of this playback was sent. Not sent for a stopped or replaced playback.
     PlaybackFinished(PlaybackId),
@@ -72,23 +75,24 @@ enum Command {
     Stop,
 }
 
-/// The call's grip on its media task. Dropping it stops the task, which closes the socket and
-/// returns the port to the pool.
+/// The call's grip on its media session. Dropping it ends the session at the next tick, which
+/// closes the socket and returns the port to the pool.
 #[derive(Debug)]
 pub struct MediaHandle {
     commands: mpsc::UnboundedSender<Command>,
     local_port: u16,
-    task: JoinHandle<()>,
+    /// Resolves (with an error: nothing is ever sent) once the session has been dropped.
+    closed: oneshot::Receiver<()>,
 }
 
 impl MediaHandle {
     /// Plays `clips` back to back, replacing whatever plays now.
     pub fn play(&self, id: PlaybackId, clips: Vec<Clip>) {
-        // Fails only when the task is gone, i.e. the call is being torn down: nothing to do.
+        // Fails only when the session is gone, i.e. the call is being torn down: nothing to do.
         let _ = self.commands.send(Command::Play(id, clips));
     }
 
-    /// Stops the current playback (barge-in); silence follows from the next frame.
+    /// Stops the current playback (barge-in); silence from the next frame.
     pub fn stop_playback(&self) {
         let _ = self.commands.send(Command::Stop);
     }
@@ -98,53 +102,56 @@ impl MediaHandle {
         self.local_port
     }
 
-    /// Stops the task and waits until its socket is closed and its port released.
+    /// Ends the session and waits until its socket is closed and its port released.
     pub async fn shutdown(self) {
-        let MediaHandle { commands, task, .. } = self;
+        let MediaHandle {
+            commands, closed, ..
+        } = self;
         drop(commands);
-        if let Err(e) = task.await {
-            warn!("media task ended abnormally: {e}");
-        }
+        let _ = closed.await;
     }
 }
 
-/// Starts the media task of one call on `socket` (bound from `lease`'s port). The first frame
-/// goes out at once.
-pub fn spawn(
-    socket: UdpSocket,
-    lease: PortLease,
-    params: MediaParams,
-    library: Arc<PromptLibrary>,
-) -> (MediaHandle, mpsc::UnboundedReceiver<MediaEvent>) {
-    let (commands, command_rx) = mpsc::unbounded_channel();
-    let (event_tx, events) = mpsc::unbounded_channel();
-    let local_port = lease.port();
-    let task = MediaTask {
-        socket,
-        _lease: lease,
-        destination: Destination {
-            target: params.remote,
-        },
-        codec: params.codec,
-        sender: RtpSender::new(params.payload_type),
-        pacer: Pacer::new(Instant::now()),
-        player: Player::new(),
-        dtmf: params.dtmf.rfc4733_pt.map(Rfc4733Receiver::new),
-        inband: params.dtmf.inband.then(|| Inband {
-            detector: InbandDetector::new(),
-            samples: Vec::with_capacity(MAX_DATAGRAM),
-        }),
-        library,
-        commands: command_rx,
-        events: event_tx,
-    };
-    let task = tokio::spawn(task.run().in_current_span());
-    let handle = MediaHandle {
-        commands,
-        local_port,
-        task,
-    };
-    (handle, events)
+impl MediaPump {
+    /// Starts the media of one call on `socket` (bound from `lease`'s port, non-blocking), on
+    /// one of the pump's shards. The first frame goes out at that shard's next tick.
+    pub fn spawn(
+        &self,
+        socket: UdpSocket,
+        lease: PortLease,
+        params: MediaParams,
+    ) -> (MediaHandle, mpsc::UnboundedReceiver<MediaEvent>) {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (event_tx, events) = mpsc::unbounded_channel();
+        let (closed_tx, closed) = oneshot::channel();
+        let local_port = lease.port();
+        let session = Session {
+            socket,
+            _lease: lease,
+            destination: Destination {
+                target: params.remote,
+            },
+            codec: params.codec,
+            sender: RtpSender::new(params.payload_type),
+            player: Player::new(),
+            dtmf: params.dtmf.rfc4733_pt.map(Rfc4733Receiver::new),
+            inband: params.dtmf.inband.then(|| Inband {
+                detector: InbandDetector::new(),
+                samples: Vec::with_capacity(MAX_DATAGRAM),
+            }),
+            commands: command_rx,
+            events: event_tx,
+            span: Span::current(),
+            _closed: closed_tx,
+        };
+        self.add(session);
+        let handle = MediaHandle {
+            commands,
+            local_port,
+            closed,
+        };
+        (handle, events)
+    }
 }
 
 /// Where our RTP goes. Latched to the SDP address for the whole call today. Symmetric RTP (for
@@ -161,78 +168,112 @@ impl Destination {
     }
 }
 
-struct MediaTask {
+/// Buffers a shard lends each session in turn, so no session carries its own.
+pub(super) struct Scratch {
+    datagram: [u8; MAX_DATAGRAM],
+    packet: [u8; MAX_PACKET],
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            datagram: [0; MAX_DATAGRAM],
+            packet: [0; MAX_PACKET],
+        }
+    }
+}
+
+/// One call's media state. Fields drop in order: the socket and the port lease go before
+/// `_closed`, so [`MediaHandle::shutdown`] returns only once the port is free.
+pub(super) struct Session {
     socket: UdpSocket,
-    /// Held for the life of the task: dropping it returns the port.
+    /// Held for the life of the session: dropping it returns the port.
     _lease: PortLease,
     destination: Destination,
     codec: Codec,
     sender: RtpSender,
-    pacer: Pacer,
     player: Player,
     /// `None` when RFC 4733 is not listened to (not offered, or another source configured).
     dtmf: Option<Rfc4733Receiver>,
     /// `None` unless in-band tones are listened to.
     inband: Option<Inband>,
-    library: Arc<PromptLibrary>,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<MediaEvent>,
+    /// The call's span, so that what the shard logs about this call carries its Call-ID.
+    span: Span,
+    _closed: oneshot::Sender<()>,
 }
 
-impl MediaTask {
-    async fn run(mut self) {
-        let mut datagram = [0u8; MAX_DATAGRAM];
-        let mut packet = [0u8; MAX_PACKET];
+impl Session {
+    /// One 20 ms tick: the call's commands, then what the caller sent, then one frame out.
+    /// False once the call has let go of its handle: the shard then drops the session.
+    pub(super) fn tick(
+        &mut self,
+        library: &PromptLibrary,
+        scratch: &mut Scratch,
+        now: Instant,
+    ) -> bool {
+        // Commands first: a stop must silence this very frame.
         loop {
-            let deadline = self.pacer.deadline();
-            tokio::select! {
-                // Commands first: a stop must silence the very next frame.
-                biased;
-                command = self.commands.recv() => match command {
-                    Some(Command::Play(id, clips)) => self.player.play(id, clips),
-                    Some(Command::Stop) => self.player.stop(),
-                    None => break,
-                },
-                () = sleep_until(deadline) => self.send_frame(&mut packet).await,
-                received = self.socket.recv_from(&mut datagram) => match received {
-                    Ok((len, source)) => self.on_datagram(datagram.get(..len).unwrap_or_default(), source),
-                    Err(e) => debug!("RTP receive failed: {e}"),
-                },
+            match self.commands.try_recv() {
+                Ok(Command::Play(id, clips)) => self.player.play(id, clips),
+                Ok(Command::Stop) => self.player.stop(),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
             }
         }
-        debug!("media task stopped");
-    }
-
-    async fn send_frame(&mut self, buf: &mut [u8]) {
-        let tick = self.player.next_frame(&self.library, self.codec);
-        match self.sender.next_packet(tick.frame, buf) {
-            // Awaited, not `try_send_to`: a fresh socket is not known writable until the reactor
-            // says so. UDP waits only on a full send buffer; the pacer then skips late frames.
-            Ok(packet) => {
-                if let Err(e) = self.socket.send_to(packet, self.destination.target).await {
-                    debug!("RTP send to {} failed: {e}", self.destination.target);
-                }
-            }
-            Err(e) => warn!("cannot build RTP packet: {e}"),
-        }
-        if let Some(id) = tick.finished {
-            let _ = self.events.send(MediaEvent::PlaybackFinished(id));
-        }
-        let now = Instant::now();
-        let skipped = self.pacer.sent(now);
-        if skipped > 0 {
-            self.sender.skip_frames(skipped);
-            debug!("media task woke up late; skipped {skipped} frames");
-        }
+        self.receive(&mut scratch.datagram, now);
+        self.send_frame(library, &mut scratch.packet);
         if let Some(dtmf) = self.dtmf.as_mut() {
-            // Housekeeping only (see Rfc4733Receiver::poll_timeout); cheap enough for every tick.
+            // A press whose end packets were all lost is delivered once the event goes quiet.
             if let Some(digit) = dtmf.poll_timeout(now.into_std()) {
                 let _ = self.events.send(MediaEvent::Digit(digit));
             }
         }
+        true
     }
 
-    fn on_datagram(&mut self, datagram: &[u8], source: SocketAddr) {
+    /// Frames the shard could not send in time: the RTP timestamp moves on regardless.
+    pub(super) fn skip_frames(&mut self, frames: u32) {
+        self.sender.skip_frames(frames);
+    }
+
+    fn receive(&mut self, datagram: &mut [u8; MAX_DATAGRAM], now: Instant) {
+        for _ in 0..MAX_DATAGRAMS_PER_TICK {
+            match self.socket.recv_from(datagram) {
+                Ok((len, source)) => {
+                    let received = datagram.get(..len).unwrap_or_default();
+                    self.on_datagram(received, source, now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // ICMP port unreachable from an earlier send, and the like: not fatal.
+                Err(e) => {
+                    debug!(parent: &self.span, "RTP receive failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn send_frame(&mut self, library: &PromptLibrary, buf: &mut [u8; MAX_PACKET]) {
+        let tick = self.player.next_frame(library, self.codec);
+        match self.sender.next_packet(tick.frame, buf) {
+            Ok(packet) => match self.socket.send_to(packet, self.destination.target) {
+                Ok(_) => {}
+                // A full send buffer: this frame is lost, the next one goes out on time.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    debug!(parent: &self.span, "RTP send to {} failed: {e}", self.destination.target)
+                }
+            },
+            Err(e) => warn!(parent: &self.span, "cannot build RTP packet: {e}"),
+        }
+        if let Some(id) = tick.finished {
+            let _ = self.events.send(MediaEvent::PlaybackFinished(id));
+        }
+    }
+
+    fn on_datagram(&mut self, datagram: &[u8], source: SocketAddr, now: Instant) {
         // Not RTP (garbage, STUN, multiplexed RTCP…): nothing for us.
         let Ok(rtp) = IncomingRtp::parse(datagram) else {
             return;
@@ -240,14 +281,13 @@ impl MediaTask {
         self.destination.on_packet_from(source);
         match self.dtmf.as_mut() {
             Some(dtmf) if rtp.payload_type == dtmf.payload_type() => {
-                let now = Instant::now().into_std();
                 let digit = dtmf.on_packet(
                     rtp.ssrc,
                     rtp.seq,
                     rtp.timestamp,
                     rtp.marker,
                     rtp.payload,
-                    now,
+                    now.into_std(),
                 );
                 // Deliberately not logged: the keys are the caller's insurance code.
                 if let Some(digit) = digit {
@@ -291,10 +331,13 @@ mod tests {
     use crate::media::dtmf::{DtmfMode, TelephoneEvent};
     use crate::media::ports::PortPool;
     use crate::media::prompts::tests::test_library;
+    use crate::media::pump::MediaPump;
     use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicU16, Ordering};
     use std::time::Duration;
-    use tokio::time::{sleep, timeout};
+    use tokio::net::UdpSocket;
+    use tokio::time::{sleep, sleep_until, timeout};
 
     const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
     const CODEC: Codec = Codec::Pcmu;
@@ -362,19 +405,21 @@ mod tests {
         r.payload == CODEC.silence_frame()
     }
 
-    async fn start(
-        peer: &Peer,
-    ) -> (
-        PortPool,
-        MediaHandle,
-        mpsc::UnboundedReceiver<MediaEvent>,
-        Arc<PromptLibrary>,
-    ) {
+    /// What a test holds while its call runs: the pool and the pump must outlive the session.
+    struct Started {
+        pool: PortPool,
+        _pump: MediaPump,
+        handle: MediaHandle,
+        events: mpsc::UnboundedReceiver<MediaEvent>,
+        library: Arc<PromptLibrary>,
+    }
+
+    async fn start(peer: &Peer) -> Started {
         // A block of ports of its own per test, so parallel tests never reuse each other's.
         static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
-        let block = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) % 50;
-        let base = 40000 + (std::process::id() % 100) as u16 * 200 + block * 4;
-        let pool = PortPool::new(base, base + 2);
+        let block = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) % 25;
+        let base = 40000 + (std::process::id() % 100) as u16 * 200 + block * 8;
+        let pool = PortPool::new(base, base + 6);
         let (socket, lease) = pool.bind(LOCALHOST).unwrap();
         let library = Arc::new(test_library());
         let params = MediaParams {
@@ -383,14 +428,21 @@ mod tests {
             payload_type: CODEC.payload_type(),
             dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
         };
-        let (handle, events) = spawn(socket, lease, params, Arc::clone(&library));
-        (pool, handle, events, library)
+        let pump = MediaPump::start(1, Arc::clone(&library));
+        let (handle, events) = pump.spawn(socket, lease, params);
+        Started {
+            pool,
+            _pump: pump,
+            handle,
+            events,
+            library,
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn sends_silence_with_consecutive_sequence_and_timestamps() {
         let mut peer = Peer::new().await;
-        let (_pool, _handle, _events, _) = start(&peer).await;
+        let _started = start(&peer).await;
         let mut packets = Vec::new();
         for _ in 0..20 {
             packets.push(peer.next().await);
@@ -408,7 +460,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn plays_clips_byte_exact_then_silence_and_reports_the_finish() {
         let mut peer = Peer::new().await;
-        let (_pool, handle, mut events, library) = start(&peer).await;
+        let Started {
+            handle,
+            mut events,
+            library,
+            ..
+        } = start(&peer).await;
         let clips = vec![
             Clip::Prompt(Prompt::NewPassword),
             Clip::Digit(2),
@@ -441,7 +498,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stop_playback_switches_to_silence_without_a_finish() {
         let mut peer = Peer::new().await;
-        let (_pool, handle, mut events, _) = start(&peer).await;
+        let Started {
+            handle, mut events, ..
+        } = start(&peer).await;
         handle.play(PlaybackId(1), vec![Clip::Prompt(Prompt::Welcome); 50]);
         while is_silence(&peer.next().await) {}
         handle.stop_playback();
@@ -470,7 +529,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_telephone_event_is_reported_once() {
         let peer = Peer::new().await;
-        let (_pool, handle, mut events, _) = start(&peer).await;
+        let Started {
+            handle, mut events, ..
+        } = start(&peer).await;
         let to = SocketAddr::new(LOCALHOST, handle.local_port());
         for seq in 0..8u16 {
             let e = TelephoneEvent {
@@ -495,35 +556,115 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn dropping_the_handle_releases_the_port() {
         let peer = Peer::new().await;
-        let (pool, handle, _events, _) = start(&peer).await;
+        let Started {
+            pool,
+            _pump: pump,
+            handle,
+            ..
+        } = start(&peer).await;
         let port = handle.local_port();
         assert_eq!(pool.leased(), 1);
         handle.shutdown().await;
         assert_eq!(pool.leased(), 0);
         std::net::UdpSocket::bind((LOCALHOST, port)).expect("the socket is closed");
 
-        let (_socket, lease) = pool.bind(LOCALHOST).unwrap();
-        drop(lease);
-        let (handle, _events) = {
+        let (socket, lease) = pool.bind(LOCALHOST).unwrap();
+        let params = MediaParams {
+            remote: peer.addr(),
+            codec: CODEC,
+            payload_type: CODEC.payload_type(),
+            dtmf: DtmfSources::choose(DtmfMode::Auto, None),
+        };
+        let (handle, _events) = pump.spawn(socket, lease, params);
+        drop(handle);
+        sleep(Duration::from_millis(45)).await;
+        assert_eq!(pool.leased(), 0, "a plain drop ends the session too");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_on_one_shard_each_get_their_own_stream() {
+        let mut peers = [Peer::new().await, Peer::new().await, Peer::new().await];
+        let Started {
+            pool,
+            _pump: pump,
+            handle: first,
+            ..
+        } = start(&peers[0]).await;
+        let mut handles = vec![first];
+        for peer in &peers[1..] {
             let (socket, lease) = pool.bind(LOCALHOST).unwrap();
             let params = MediaParams {
                 remote: peer.addr(),
                 codec: CODEC,
                 payload_type: CODEC.payload_type(),
-                dtmf: DtmfSources::choose(DtmfMode::Auto, None),
+                dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
             };
-            spawn(socket, lease, params, Arc::new(test_library()))
-        };
-        drop(handle);
-        sleep(Duration::from_millis(1)).await;
-        assert_eq!(pool.leased(), 0, "a plain drop stops the task too");
+            handles.push(pump.spawn(socket, lease, params).0);
+        }
+        sleep(Duration::from_secs(2)).await;
+        let mut ssrcs = Vec::new();
+        for peer in &mut peers {
+            let packets = peer.drain();
+            // Two seconds of frames, give or take the tick the session joined at.
+            assert!((99..=101).contains(&packets.len()), "{}", packets.len());
+            assert!(
+                packets
+                    .windows(2)
+                    .all(|p| p[1].seq == p[0].seq.wrapping_add(1))
+            );
+            ssrcs.push(packets[0].ssrc);
+        }
+        ssrcs.sort_unstable();
+        ssrcs.dedup();
+        assert_eq!(ssrcs.len(), 3, "a random SSRC per call");
+        // Ending one call leaves the others playing.
+        handles.remove(1).shutdown().await;
+        sleep(Duration::from_millis(200)).await;
+        peers.iter_mut().for_each(|p| drop(p.drain()));
+        sleep(Duration::from_millis(200)).await;
+        assert!(peers[0].drain().len() >= 9);
+        assert!(peers[1].drain().is_empty());
+        assert!(peers[2].drain().len() >= 9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_garbage_does_not_hide_a_key_press() {
+        let mut peer = Peer::new().await;
+        let Started {
+            handle, mut events, ..
+        } = start(&peer).await;
+        let to = SocketAddr::new(LOCALHOST, handle.local_port());
+        // Far more garbage than one tick reads (but not more than the socket buffer holds),
+        // then a key press: the press is still heard once, and the stream to the caller goes on.
+        for _ in 0..100 {
+            peer.socket.send_to(&[0x80u8; 172], to).await.unwrap();
+        }
+        for seq in 0..8u16 {
+            let e = TelephoneEvent {
+                event: 3,
+                end: seq >= 5,
+                volume: 10,
+                duration: 160 * (seq.min(4) + 1),
+            };
+            send_event(&peer.socket, to, seq, e).await;
+        }
+        let got = timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap();
+        assert_eq!(got, Some(MediaEvent::Digit(Digit::D3)));
+        sleep(Duration::from_secs(1)).await;
+        assert!(events.try_recv().is_err(), "one press, one digit");
+        assert!(
+            peer.drain().len() >= 50,
+            "a second of frames kept going out"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn sends_exactly_50_packets_per_second_without_drift() {
         let mut peer = Peer::new().await;
         let started = Instant::now();
-        let (_pool, _handle, _events, _) = start(&peer).await;
+        let _started = start(&peer).await;
         let seconds = 600; // a ten-minute call, in virtual time
         sleep_until(started + Duration::from_secs(seconds) - Duration::from_millis(10)).await;
         let received = peer.drain();

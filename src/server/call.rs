@@ -19,7 +19,7 @@ use super::timers::Timers;
 use crate::domain::{AccountKey, CallId, Outcome, PhoneNumber};
 use crate::ivr::{Action, Event, Flow, TimerId, Verification};
 use crate::media::dtmf::DtmfSources;
-use crate::media::{self, MediaEvent, MediaHandle, MediaParams};
+use crate::media::{MediaEvent, MediaHandle, MediaParams};
 use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
 use crate::store::{NewCdr, ResetResult};
 
@@ -63,8 +63,7 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         payload_type: info.media.payload_type,
         dtmf,
     };
-    let (media, media_events) =
-        media::session::spawn(socket, lease, params, services.prompts.clone());
+    let (media, media_events) = services.media.spawn(socket, lease, params);
     let flow = Flow::new(services.flow_config(), info.caller.number.clone());
     let driver = CallDriver {
         services: services.clone(),
@@ -191,7 +190,7 @@ impl CallDriver {
                 event = media.recv() => match event {
                     Some(MediaEvent::Digit(digit)) => self.feed(Event::Digit(digit)).await,
                     Some(MediaEvent::PlaybackFinished(id)) => self.feed(Event::PlaybackFinished(id)).await,
-                    // The media task is gone (its socket failed): without audio the flow would
+                    // The media session is gone (its pump shard stopped): without audio the flow would
                     // wait for a prompt that never ends while the caller pays; end the call.
                     None => break End::Forced(Outcome::Error),
                 },
@@ -214,7 +213,7 @@ impl CallDriver {
             }
             End::Flow => self.flow.outcome().unwrap_or(Outcome::Error),
         };
-        // Wait for the media task to close its socket, so the port is free again when we return.
+        // Wait for the media pump to close the socket, so the port is free again when we return.
         self.media.shutdown().await;
         outcome
     }

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::ivr::FlowConfig;
-use crate::media::{PortPool, PromptLibrary};
+use crate::media::{MediaPump, PortPool, PromptLibrary};
 use crate::sip::{SipConfig, SipServer};
 use crate::store::{Hasher, Limits, Pepper, PepperSource, Store};
 
@@ -33,8 +33,9 @@ pub struct Services {
     pub store: Store,
     pub hasher: Hasher,
     pub limits: Limits,
-    pub prompts: Arc<PromptLibrary>,
     pub ports: PortPool,
+    /// Sends and receives every call's RTP, playing from the prompts loaded at start.
+    pub media: MediaPump,
 }
 
 impl Services {
@@ -117,8 +118,8 @@ impl Server {
             store,
             hasher,
             limits,
-            prompts: Arc::new(prompts),
             ports,
+            media: MediaPump::start(0, Arc::new(prompts)),
         });
         info!(%sip_addr, "hotline is listening for SIP over UDP");
 
