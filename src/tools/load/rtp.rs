@@ -238,6 +238,33 @@ struct Incoming {
 }
 
 impl Incoming {
+    fn on_datagram(
+        &mut self,
+        datagram: &[u8],
+        now: Instant,
+        summary: &mut RxSummary,
+        sender: &Sender<TxCommand>,
+        tables: &[ClipTable; 2],
+    ) {
+        let Ok(rtp) = RtpReader::new(datagram) else {
+            return;
+        };
+        self.packets += 1;
+        self.sequence(rtp.sequence_number().into());
+        if let Some(last) = self.last_arrival.replace(now) {
+            summary
+                .deviation
+                .record(now.duration_since(last).abs_diff(FRAME));
+        }
+        if rtp.payload_type() == self.audio_pt {
+            let started = self.listener.push(&tables[self.table], rtp.payload());
+            if started == Some(Clip::Prompt(Prompt::EnterCode)) && !self.signalled {
+                self.signalled = true;
+                let _ = sender.send(TxCommand::Signal(self.slot, now));
+            }
+        }
+    }
+
     fn lost(&self) -> u64 {
         let expected = self.highest.map_or(0, |h| h - self.base + 1);
         expected.saturating_sub(self.packets)
@@ -285,25 +312,11 @@ pub fn run_receiver(
         match socket.recv_from(&mut buf) {
             Ok((len, source)) => {
                 let now = Instant::now();
-                let Some(call) = calls.get_mut(&source) else {
-                    summary.stray += 1;
-                    continue;
-                };
-                let Ok(rtp) = RtpReader::new(&buf[..len]) else {
-                    continue;
-                };
-                call.packets += 1;
-                call.sequence(rtp.sequence_number().into());
-                if let Some(last) = call.last_arrival.replace(now) {
-                    let gap = now.duration_since(last);
-                    summary.deviation.record(gap.abs_diff(FRAME));
-                }
-                if rtp.payload_type() == call.audio_pt {
-                    let started = call.listener.push(&tables[call.table], rtp.payload());
-                    if started == Some(Clip::Prompt(Prompt::EnterCode)) && !call.signalled {
-                        call.signalled = true;
-                        let _ = sender.send(TxCommand::Signal(call.slot, now));
+                match calls.get_mut(&source) {
+                    Some(call) => {
+                        call.on_datagram(&buf[..len], now, &mut summary, &sender, &tables)
                     }
+                    None => summary.stray += 1,
                 }
             }
             Err(e)
@@ -313,6 +326,7 @@ pub fn run_receiver(
                 ) => {}
             Err(_) => {} // e.g. ICMP port unreachable surfacing as ECONNREFUSED: keep going
         }
+        // Commands after every datagram: a call must be known before its first packets pile up.
         loop {
             match commands.try_recv() {
                 Ok(RxCommand::Add {

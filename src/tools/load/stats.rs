@@ -219,8 +219,8 @@ impl fmt::Display for Report {
         let d = self.rtp.deviation_ms;
         writeln!(
             f,
-            "RTP received {} (lost {}), sent {}; |gap − 20 ms| p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-            self.rtp.packets, self.rtp.lost, self.rtp.sent, d.p50, d.p99, d.max
+            "RTP received {} (lost {}, stray {}), sent {}; |gap − 20 ms| p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            self.rtp.packets, self.rtp.lost, self.rtp.stray, self.rtp.sent, d.p50, d.p99, d.max
         )?;
         let per_call_second = if self.call_seconds > 0.0 {
             self.generator_cpu_s / self.call_seconds * 1000.0
