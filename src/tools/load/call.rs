@@ -455,7 +455,7 @@ mod tests {
         assert_eq!(call.answered_at, Some(t1));
         // The service retransmits the 200: the same ACK again.
         feed(&mut call, &ok, t1 + Duration::from_millis(500));
-        assert_eq!(sent(&mut call), [ack.clone()]);
+        assert_eq!(sent(&mut call), std::slice::from_ref(ack));
         let bye = "BYE sip:load@127.0.0.1:5070 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5090;branch=s\r\n\
                    From: <sip:19009068@127.0.0.1:5090>;tag=s1\r\nTo: <sip:0913000001@127.0.0.1>;tag=t1\r\n\
                    Call-ID: load-1\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n";
