@@ -143,6 +143,12 @@ impl Call {
         &self.leg.call_id
     }
 
+    /// The call holds a place under `--concurrent`: not yet ended. A lingering call only waits
+    /// for stragglers and holds no resources at the service.
+    pub fn is_up(&self) -> bool {
+        !matches!(self.state, State::Lingering { .. } | State::Done)
+    }
+
     /// Nothing more will happen: the driver may drop the call.
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
@@ -430,6 +436,7 @@ mod tests {
     fn a_2xx_is_acked_every_time_and_the_service_s_bye_ends_the_call() {
         let t0 = Instant::now();
         let mut call = Call::start(leg(), FlowKind::Reset, Duration::ZERO, "v=0\r\n", t0);
+        assert!(call.is_up());
         call.outputs().for_each(drop);
         let ok = response_text(200, "1 INVITE", SDP);
         let t1 = t0 + Duration::from_millis(30);
@@ -463,6 +470,7 @@ mod tests {
         feed(&mut call, bye, t2);
         assert!(sent(&mut call)[0].starts_with("SIP/2.0 200 OK"));
         assert_eq!(call.ended_at, Some(t2));
+        assert!(!call.is_up(), "an ended call no longer counts as up");
         call.poll(t2 + Duration::from_millis(100));
         assert!(call.outputs().next().is_none(), "lingers for late packets");
         call.poll(t2 + LINGER);

@@ -155,8 +155,9 @@ impl Runner {
                 attempted < self.options.calls && stop_starting.is_none_or(|stop| now < stop)
             };
             // Start every call that is due (at a high rate, several per wake-up).
+            let mut up = calls.values().filter(|a| a.call.is_up()).count();
             while now >= next_start
-                && calls.len() < self.options.concurrent
+                && up < self.options.concurrent
                 && may_start(self.io.collector.attempted_count())
             {
                 let index = self.io.collector.attempted_count();
@@ -165,13 +166,14 @@ impl Runner {
                 let mut active = active;
                 drive(&mut self.io, &mut active, &mut scratch, now);
                 calls.insert(active.call.call_id().to_owned(), active);
+                up += 1;
                 next_start += interval;
             }
             // Held back by the concurrency limit: no burst to catch up later.
             if next_start < now {
                 next_start = now;
             }
-            peak = peak.max(calls.len());
+            peak = peak.max(up);
             if now >= next_poll {
                 for active in calls.values_mut() {
                     active.call.poll(now);
@@ -188,7 +190,7 @@ impl Runner {
                 eprintln!(
                     "load: {:>6.1} s  up {:>5}  started {:>7}  completed {:>7}  failed {:>6}",
                     now.duration_since(started).as_secs_f64(),
-                    calls.len(),
+                    up,
                     c.attempted_count(),
                     c.completed_count(),
                     c.failed_count()
