@@ -124,6 +124,9 @@ enum ToolsCommand {
         #[arg(long)]
         inband: bool,
     },
+    /// Place many branch-8 calls against a running hotline and report set-up times, outcomes,
+    /// RTP loss and jitter, and the generator's own CPU time. Exit 0 when no call failed.
+    Load(Box<hotline::tools::load::LoadArgs>),
 }
 
 fn main() -> ExitCode {
@@ -192,6 +195,7 @@ fn main() -> ExitCode {
                 };
                 admin::write_dtmf_pcap(&digits, &options, &out)
             }
+            Command::Tools(ToolsCommand::Load(args)) => hotline::tools::load::cli(*args).await,
             Command::Prompts(PromptsCommand::Check { dir }) => {
                 admin::check_prompts(dir.as_deref().unwrap_or(&config.prompts.dir))
             }
