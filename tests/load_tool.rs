@@ -117,6 +117,39 @@ async fn the_answer_flow_hangs_up_itself_and_times_the_set_ups() {
     assert!(report.rtp.packets > 0, "the service talks while we hold");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_the_service_reuses_at_once_still_ends_every_call() {
+    // One RTP port: each call's media comes from the port the previous call just gave back,
+    // so the generator learns of the new call's media before it has finished the old call.
+    let hotline = start(|config| {
+        let even = config.media.rtp_port_min + config.media.rtp_port_min % 2;
+        config.media.rtp_port_min = even;
+        config.media.rtp_port_max = even + 1;
+    })
+    .await;
+    let run = load(Options {
+        calls: 4,
+        concurrent: 1,
+        rate: 50.0,
+        flow: FlowKind::Answer,
+        hold: Duration::from_millis(300),
+        ..options(&hotline, vec![caller("0913000001", "0200000001")])
+    });
+    let report = tokio::time::timeout(Duration::from_secs(40), run)
+        .await
+        .expect("every call ends, and so does the run");
+    // A new INVITE can arrive before the service has freed its one port: it then answers 503,
+    // which is right. Every call is accounted for either way.
+    assert_eq!(report.attempted, 4);
+    assert_eq!(report.completed + report.failed, 4);
+    assert!(report.completed >= 1, "{:?}", report.failures);
+    assert!(
+        report.failures.keys().all(|reason| reason == "status 503"),
+        "{:?}",
+        report.failures
+    );
+}
+
 #[tokio::test]
 async fn nobody_answering_fails_every_call_with_a_reason() {
     // A port where nothing listens: every INVITE times out… which takes 32 s, so instead a

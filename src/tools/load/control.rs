@@ -62,6 +62,10 @@ struct Io {
     to_sender: Sender<TxCommand>,
     to_receiver: Sender<RxCommand>,
     ending: HashMap<u32, Ending>,
+    /// Media results that came before their call ended here: when the service reuses an RTP
+    /// port for a new call before we have seen the old call's BYE, the receiver hands over the
+    /// old call's result as soon as the new call's media is added.
+    early: HashMap<u32, MediaResult>,
     collector: Collector,
 }
 
@@ -124,6 +128,7 @@ impl Runner {
                 to_sender,
                 to_receiver,
                 ending: HashMap::new(),
+                early: HashMap::new(),
                 collector,
             },
             options,
@@ -329,6 +334,9 @@ impl Io {
                     remote: answer.media,
                 });
                 self.ending.insert(active.slot, Ending { record });
+                if let Some(result) = self.early.remove(&active.slot) {
+                    self.media_result(result);
+                }
             }
             None => self.collector.record(record),
         }
@@ -337,6 +345,7 @@ impl Io {
     /// A call's media result: its outcome decides whether a clean end counts as completed.
     fn media_result(&mut self, result: MediaResult) {
         let Some(Ending { mut record }) = self.ending.remove(&result.slot) else {
+            self.early.insert(result.slot, result);
             return;
         };
         record.packets = result.packets;
