@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use rand::RngExt;
 
+use super::batch::Batch;
 use super::call::{Call, FlowKind, Output};
 use super::hear::{ClipTable, HeardOutcome, classify};
 use super::keys::{Group, Keyer, Release, digits};
@@ -113,9 +114,12 @@ impl Runner {
             .spawn(move || run_sender(rtp_out, sender_commands))
             .map_err(io_error("RTP sender thread"))?;
         let signals = to_sender.clone();
+        // Without kernel receive timestamps the deviation would measure our own scheduling.
+        let batch =
+            Batch::new(&rtp).map_err(io_error("RTP receive timestamps (SO_TIMESTAMPNS)"))?;
         let receiver = std::thread::Builder::new()
             .name("load-rtp-rx".into())
-            .spawn(move || run_receiver(rtp, receiver_commands, results_tx, signals, tables))
+            .spawn(move || run_receiver(rtp, batch, receiver_commands, results_tx, signals, tables))
             .map_err(io_error("RTP receiver thread"))?;
         let outcomes: Vec<&str> = HeardOutcome::ALL.iter().map(|o| o.name()).collect();
         let collector = Collector::new(options.flow.name(), &outcomes);

@@ -18,10 +18,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rtp_rs::RtpReader;
 
+use super::batch::{BATCH, Batch};
 use super::hear::{ClipTable, HeardClip, Listener};
 use super::keys::Keyer;
 use super::sdp::Answer;
@@ -35,7 +36,10 @@ const HEADER: usize = 12;
 /// An RTP header and one G.711 frame: the largest packet we send.
 pub const MAX_PACKET: usize = HEADER + FRAME_SAMPLES;
 /// How long the receiver waits in `recv` before it looks at its commands anyway.
-const IDLE_WAKE: Duration = Duration::from_millis(20);
+/// How long the receiver sleeps between drains of its socket: long enough that packets queue
+/// up (nobody is woken per packet), short enough that the buffer holds them and that a heard
+/// prompt releases the next keys promptly. Arrival times come from the kernel, not from this.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(5);
 
 /// One call's outgoing stream: continuous audio (silence) with key presses in its place.
 pub struct Outgoing {
@@ -232,15 +236,18 @@ struct Incoming {
     /// underflow.
     base: u64,
     highest: Option<u64>,
-    last_arrival: Option<Instant>,
+    /// When the previous packet reached the kernel (CLOCK_REALTIME since the epoch).
+    last_arrival: Option<Duration>,
     listener: Listener,
     signalled: bool,
 }
 
 impl Incoming {
+    /// `arrival` is when the kernel queued the packet, `now` when we read it.
     fn on_datagram(
         &mut self,
         datagram: &[u8],
+        arrival: Duration,
         now: Instant,
         summary: &mut RxSummary,
         sender: &Sender<TxCommand>,
@@ -251,10 +258,10 @@ impl Incoming {
         };
         self.packets += 1;
         self.sequence(rtp.sequence_number().into());
-        if let Some(last) = self.last_arrival.replace(now) {
+        if let Some(last) = self.last_arrival.replace(arrival) {
             summary
                 .deviation
-                .record(now.duration_since(last).abs_diff(FRAME));
+                .record(arrival.saturating_sub(last).abs_diff(FRAME));
         }
         if rtp.payload_type() == self.audio_pt {
             let started = self.listener.push(&tables[self.table], rtp.payload());
@@ -286,6 +293,14 @@ impl Incoming {
     }
 }
 
+/// Now on CLOCK_REALTIME, the clock of the kernel's receive timestamps: for a datagram that
+/// came without one.
+fn wall_clock() -> Duration {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// Tables of the clips in both codecs, indexed by [`codec_index`].
 pub type ClipTables = Arc<[ClipTable; 2]>;
 
@@ -299,6 +314,7 @@ fn codec_index(codec: Codec) -> usize {
 /// The receiver thread's loop.
 pub fn run_receiver(
     socket: UdpSocket,
+    mut batch: Batch,
     commands: Receiver<RxCommand>,
     results: Sender<MediaResult>,
     sender: Sender<TxCommand>,
@@ -306,27 +322,26 @@ pub fn run_receiver(
 ) -> RxSummary {
     let mut summary = RxSummary::default();
     let mut calls: HashMap<SocketAddr, Incoming> = HashMap::with_capacity(2048);
-    let mut buf = [0u8; 2048];
-    let _ = socket.set_read_timeout(Some(IDLE_WAKE));
     'run: loop {
-        match socket.recv_from(&mut buf) {
-            Ok((len, source)) => {
-                let now = Instant::now();
-                match calls.get_mut(&source) {
+        std::thread::sleep(DRAIN_INTERVAL);
+        // Everything queued since the last wake-up, a batch at a time.
+        loop {
+            let now = Instant::now();
+            let drained = batch.drain(&socket, |d| {
+                let arrival = d.received.unwrap_or_else(wall_clock);
+                match calls.get_mut(&d.source) {
                     Some(call) => {
-                        call.on_datagram(&buf[..len], now, &mut summary, &sender, &tables)
+                        call.on_datagram(d.data, arrival, now, &mut summary, &sender, &tables)
                     }
                     None => summary.stray += 1,
                 }
+            });
+            // An error (ICMP port unreachable surfacing as ECONNREFUSED, say) ends this drain.
+            if !drained.is_ok_and(|n| n == BATCH) {
+                break;
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => {} // e.g. ICMP port unreachable surfacing as ECONNREFUSED: keep going
         }
-        // Commands after every datagram: a call must be known before its first packets pile up.
+        // Commands after every drain: a call must be known before its first packets pile up.
         loop {
             match commands.try_recv() {
                 Ok(RxCommand::Add {
