@@ -11,7 +11,7 @@
 //! Each thread keeps its argon2 memory between jobs. Allocating 19 MiB per hash (what
 //! `PasswordHasher::hash_password` does) makes glibc raise its mmap threshold and keep such
 //! blocks in per-thread arenas: a loaded server grew to ~400 MiB that way. Reused, the memory is
-//! `max_concurrency` × 19 MiB, allocated once.
+//! `max_concurrency` × 19 MiB, allocated when the pool starts.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
@@ -64,10 +64,11 @@ impl Hasher {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
+        let pool = Arc::new(HashPool::start(threads, &params));
         Hasher {
             pepper,
             params,
-            pool: Arc::new(HashPool::start(threads)),
+            pool,
         }
     }
 
@@ -200,17 +201,21 @@ struct HashPool {
 }
 
 impl HashPool {
-    fn start(threads: usize) -> HashPool {
+    /// Each thread allocates its memory for `params` at once, so the server's footprint is
+    /// known from the start (and the first resets are not slower than the others).
+    fn start(threads: usize, params: &Params) -> HashPool {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for _ in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
+            let params = params.clone();
             // A pool that cannot start a single thread fails every job with `Closed`.
             let _ = std::thread::Builder::new()
                 .name(HASH_THREAD_NAME.into())
                 .spawn(move || {
                     lower_this_threads_priority();
                     let mut memory = Memory::default();
+                    memory.blocks(&params);
                     while let Some(job) = next_job(&queue) {
                         job(&mut memory);
                     }
