@@ -1,17 +1,18 @@
-//! The media pump: a few tasks, each driving the RTP of many calls on one shared 20 ms clock.
+//! The media pump: a few shards (one thread each), each driving the RTP of many calls on one
+//! shared 20 ms clock.
 //!
 //! A task and a timer per call cost a timer wake-up, a task switch and an epoll readiness event
 //! for every frame sent and every packet received — about 150 scheduler operations per call per
-//! second, which was most of the service's CPU once hashing was set aside (docs/performance.md).
+//! second: nearly half of what a call cost the service before (docs/performance.md).
 //! Here each shard wakes once per 20 ms and, for each of its calls in turn, takes the call's
 //! commands, reads what the caller sent since the last tick and sends the call's next frame.
 //! The sockets are plain non-blocking ones that epoll never sees: two system calls per call per
 //! tick is all the work left.
 //!
 //! ```text
-//!  MediaPump::spawn ──Session──▶ shard 0 ─┐ every 20 ms: for each session
-//!                               shard 1 ─┤   commands → recv (until empty) → send one frame
-//!                               …        ─┘
+//!  MediaPump::spawn ──Session──▶ thread hotline-media-0 ─┐ every 20 ms: for each session
+//!                               thread hotline-media-1 ─┤   commands → recv (until empty)
+//!                               …                      ─┘   → send one frame
 //! ```
 //!
 //! The order of a shard's sessions never changes between ticks, so each call's frames leave
@@ -20,7 +21,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::time::{Instant, sleep_until};
 use tracing::debug;
 
@@ -37,20 +38,44 @@ pub struct MediaPump {
 }
 
 impl MediaPump {
-    /// Starts `shards` shard tasks (0: one per tokio worker thread). Must run inside a tokio
-    /// runtime. A shard ends once the pump is dropped and its last session has ended.
-    pub fn start(shards: usize, library: Arc<PromptLibrary>) -> MediaPump {
+    /// Starts `shards` shards (0: one per core), each on a thread of its own. On its own thread a
+    /// shard sleeps to the microsecond and is never held up behind the SIP, call and database
+    /// tasks of the async runtime, so its frames leave on time. A shard ends once the pump is
+    /// dropped and its last session has ended.
+    pub fn start(shards: usize, library: Arc<PromptLibrary>) -> std::io::Result<MediaPump> {
         let count = match shards {
-            0 => tokio::runtime::Handle::current().metrics().num_workers(),
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        let shards = (0..count.max(1))
+        let mut senders = Vec::with_capacity(count);
+        for index in 0..count {
+            let (arrivals, queue) = mpsc::unbounded_channel();
+            let shard = Shard::new(Arc::clone(&library));
+            std::thread::Builder::new()
+                .name(format!("hotline-media-{index}"))
+                .spawn(move || run_on_thread(queue, shard))?;
+            senders.push(arrivals);
+        }
+        Ok(MediaPump::with_shards(senders, library))
+    }
+
+    /// The same shards as tasks of the current tokio runtime, whose clock a test can pause: ten
+    /// minutes of frames are then sent in milliseconds.
+    pub fn start_on_runtime(shards: usize, library: Arc<PromptLibrary>) -> MediaPump {
+        let senders = (0..shards.max(1))
             .map(|_| {
                 let (arrivals, queue) = mpsc::unbounded_channel();
-                tokio::spawn(run_shard(queue, Arc::clone(&library)));
+                tokio::spawn(run_as_task(queue, Shard::new(Arc::clone(&library))));
                 arrivals
             })
             .collect();
+        MediaPump::with_shards(senders, library)
+    }
+
+    fn with_shards(
+        shards: Vec<mpsc::UnboundedSender<Session>>,
+        library: Arc<PromptLibrary>,
+    ) -> MediaPump {
         MediaPump {
             shards,
             next: AtomicUsize::new(0),
@@ -72,40 +97,110 @@ impl MediaPump {
     }
 }
 
-async fn run_shard(mut arrivals: mpsc::UnboundedReceiver<Session>, library: Arc<PromptLibrary>) {
-    let mut sessions: Vec<Session> = Vec::new();
-    let mut scratch = Scratch::default();
-    let mut pacer = Pacer::new(Instant::now());
+/// One shard's calls and its 20 ms clock, whatever drives it.
+struct Shard {
+    sessions: Vec<Session>,
+    scratch: Scratch,
+    pacer: Pacer,
+    library: Arc<PromptLibrary>,
+}
+
+impl Shard {
+    fn new(library: Arc<PromptLibrary>) -> Shard {
+        Shard {
+            sessions: Vec::new(),
+            scratch: Scratch::default(),
+            pacer: Pacer::new(Instant::now()),
+            library,
+        }
+    }
+
+    fn add(&mut self, session: Session) {
+        if self.sessions.is_empty() {
+            // The clock starts again with the first call after an idle spell.
+            self.pacer = Pacer::new(Instant::now());
+        }
+        self.sessions.push(session);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    fn deadline(&self) -> Instant {
+        self.pacer.deadline()
+    }
+
+    /// Every session's commands, received packets and next frame; then the clock moves on.
+    fn tick(&mut self) {
+        let now = Instant::now();
+        let Shard {
+            sessions,
+            scratch,
+            library,
+            ..
+        } = self;
+        sessions.retain_mut(|session| session.tick(library, scratch, now));
+        let skipped = self.pacer.sent(Instant::now());
+        if skipped > 0 {
+            debug!(
+                skipped,
+                calls = self.sessions.len(),
+                "media shard late; frames skipped"
+            );
+            for session in &mut self.sessions {
+                session.skip_frames(skipped);
+            }
+        }
+    }
+}
+
+fn run_on_thread(mut arrivals: mpsc::UnboundedReceiver<Session>, mut shard: Shard) {
     let mut open = true;
     loop {
-        if sessions.is_empty() {
+        // The calls that arrived since the last tick.
+        while open {
+            match arrivals.try_recv() {
+                Ok(session) => shard.add(session),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => open = false,
+            }
+        }
+        if shard.is_idle() {
             // Nothing to send: sleep until a call arrives instead of ticking for nobody.
             if !open {
                 break;
             }
-            match arrivals.recv().await {
-                Some(session) => sessions.push(session),
+            match arrivals.blocking_recv() {
+                Some(session) => shard.add(session),
                 None => break,
             }
-            pacer = Pacer::new(Instant::now());
+        }
+        std::thread::sleep(shard.deadline().saturating_duration_since(Instant::now()));
+        shard.tick();
+    }
+    debug!("media shard stopped");
+}
+
+async fn run_as_task(mut arrivals: mpsc::UnboundedReceiver<Session>, mut shard: Shard) {
+    let mut open = true;
+    loop {
+        if shard.is_idle() {
+            if !open {
+                break;
+            }
+            match arrivals.recv().await {
+                Some(session) => shard.add(session),
+                None => break,
+            }
         }
         tokio::select! {
             biased;
             arrival = arrivals.recv(), if open => match arrival {
-                Some(session) => sessions.push(session),
+                Some(session) => shard.add(session),
                 None => open = false,
             },
-            () = sleep_until(pacer.deadline()) => {
-                let now = Instant::now();
-                sessions.retain_mut(|session| session.tick(&library, &mut scratch, now));
-                let skipped = pacer.sent(Instant::now());
-                if skipped > 0 {
-                    debug!(skipped, calls = sessions.len(), "media shard woke up late; frames skipped");
-                    for session in &mut sessions {
-                        session.skip_frames(skipped);
-                    }
-                }
-            }
+            () = sleep_until(shard.deadline()) => shard.tick(),
         }
     }
     debug!("media shard stopped");

@@ -428,7 +428,7 @@ mod tests {
             payload_type: CODEC.payload_type(),
             dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
         };
-        let pump = MediaPump::start(1, Arc::clone(&library));
+        let pump = MediaPump::start_on_runtime(1, Arc::clone(&library));
         let (handle, events) = pump.spawn(socket, lease, params);
         Started {
             pool,
