@@ -75,7 +75,7 @@ async fn call(codec: Codec) -> Call {
         payload_type: codec.payload_type(),
         dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
     };
-    let pump = MediaPump::start(1, Arc::clone(&library)).unwrap();
+    let pump = MediaPump::start(1, 0, Arc::clone(&library)).unwrap();
     let (media, events) = pump.spawn(socket, lease, params);
     peer.set_target(SocketAddr::new(LOCALHOST, media.local_port()));
     Call {

@@ -64,6 +64,12 @@ pub struct MediaSection {
     /// Per-trunk overrides of `dtmf`, keyed by the SIP source address of the INVITE, e.g.
     /// `"10.0.0.5" = "inband"` for an old gateway that sends tones but offers telephone-event.
     pub dtmf_by_peer: BTreeMap<IpAddr, DtmfMode>,
+    /// Threads that send and receive every call's RTP (0: one per core).
+    pub threads: usize,
+    /// The nice value of those threads. Below the async workers' 0 so frames leave on time
+    /// when the machine is busy; a negative value needs root or CAP_SYS_NICE, and without it
+    /// the threads run at normal priority (with a warning).
+    pub thread_nice: i32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -161,6 +167,8 @@ impl Default for MediaSection {
             rtp_port_max: 20000,
             dtmf: DtmfMode::Auto,
             dtmf_by_peer: BTreeMap::new(),
+            threads: 0,
+            thread_nice: -10,
         }
     }
 }
@@ -336,6 +344,18 @@ impl Config {
                     "{} must be above media.rtp_port_min ({})",
                     media.rtp_port_max, media.rtp_port_min
                 ),
+            ));
+        }
+        if media.threads > 256 {
+            return Err(ConfigError::new(
+                "media.threads",
+                format!("{} is more than 256", media.threads),
+            ));
+        }
+        if !(-20..=19).contains(&media.thread_nice) {
+            return Err(ConfigError::new(
+                "media.thread_nice",
+                format!("{} is outside -20..=19", media.thread_nice),
             ));
         }
         let url = &self.database.url;

@@ -134,6 +134,13 @@ fn a_bad_value_names_its_key_in_one_line() {
 
     let e = error_of(None, &[("HOTLINE_IVR__CODE_TRIES", "0")]);
     assert_eq!(e.key, "ivr.code_tries");
+
+    let e = error_of(None, &[("HOTLINE_MEDIA__THREAD_NICE", "-21")]);
+    assert_eq!(e.key, "media.thread_nice");
+    assert!(e.problem.contains("-20..=19"), "{e}");
+
+    let e = error_of(None, &[("HOTLINE_MEDIA__THREADS", "1000")]);
+    assert_eq!(e.key, "media.threads");
 }
 
 #[test]

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
 use tokio::time::{Instant, sleep_until};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::pacer::Pacer;
 use super::prompts::PromptLibrary;
@@ -38,11 +38,15 @@ pub struct MediaPump {
 }
 
 impl MediaPump {
-    /// Starts `shards` shards (0: one per core), each on a thread of its own. On its own thread a
-    /// shard sleeps to the microsecond and is never held up behind the SIP, call and database
-    /// tasks of the async runtime, so its frames leave on time. A shard ends once the pump is
-    /// dropped and its last session has ended.
-    pub fn start(shards: usize, library: Arc<PromptLibrary>) -> std::io::Result<MediaPump> {
+    /// Starts `shards` shards (0: one per core), each on a thread of its own at nice value
+    /// `nice`. On its own thread a shard sleeps to the microsecond and is never held up behind
+    /// the SIP, call and database tasks of the async runtime, so its frames leave on time. A
+    /// shard ends once the pump is dropped and its last session has ended.
+    pub fn start(
+        shards: usize,
+        nice: i32,
+        library: Arc<PromptLibrary>,
+    ) -> std::io::Result<MediaPump> {
         let count = match shards {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -53,7 +57,15 @@ impl MediaPump {
             let shard = Shard::new(Arc::clone(&library));
             std::thread::Builder::new()
                 .name(format!("hotline-media-{index}"))
-                .spawn(move || run_on_thread(queue, shard))?;
+                .spawn(move || {
+                    if let Err(e) = crate::os::set_this_threads_nice(nice) {
+                        warn!(
+                            nice,
+                            "media thread keeps normal priority (media.thread_nice): {e}"
+                        );
+                    }
+                    run_on_thread(queue, shard)
+                })?;
             senders.push(arrivals);
         }
         Ok(MediaPump::with_shards(senders, library))

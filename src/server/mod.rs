@@ -113,7 +113,12 @@ impl Server {
             .with_context(|| format!("sip.listen {}", config.sip.listen))?;
         let sip_addr = sip.local_addr();
         let ports = PortPool::new(config.media.rtp_port_min, config.media.rtp_port_max);
-        let media = MediaPump::start(0, Arc::new(prompts)).context("starting the media threads")?;
+        let media = MediaPump::start(
+            config.media.threads,
+            config.media.thread_nice,
+            Arc::new(prompts),
+        )
+        .context("starting the media threads")?;
         let services = Arc::new(Services {
             config,
             store,

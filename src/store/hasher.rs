@@ -213,7 +213,8 @@ impl HashPool {
             let _ = std::thread::Builder::new()
                 .name(HASH_THREAD_NAME.into())
                 .spawn(move || {
-                    lower_this_threads_priority();
+                    // Failing (a sandbox that forbids it) leaves normal priority: still correct.
+                    let _ = crate::os::set_this_threads_nice(HASH_THREAD_NICE);
                     let mut memory = Memory::default();
                     memory.blocks(&params);
                     while let Some(job) = next_job(&queue) {
@@ -237,17 +238,6 @@ fn next_job(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Job> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     queue.recv().ok()
-}
-
-/// Linux keeps a nice value per thread, so this lowers only the hashing thread. Failing to (a
-/// sandbox without the permission) leaves it at normal priority, which is still correct.
-fn lower_this_threads_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HASH_THREAD_NICE);
-    }
 }
 
 #[cfg(test)]
@@ -375,10 +365,7 @@ pub(crate) mod tests {
         let (name, nice) = hasher
             .run(|_| {
                 let name = std::thread::current().name().map(str::to_owned);
-                // SAFETY: plain integers in and out.
-                let nice =
-                    unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
-                (name, nice)
+                (name, crate::os::this_threads_nice())
             })
             .await
             .unwrap();
