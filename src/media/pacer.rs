@@ -14,27 +14,37 @@ pub const FRAME_INTERVAL: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone)]
 pub struct Pacer {
     start: Instant,
+    interval: Duration,
     /// Index of the next frame to send.
     next: u64,
 }
 
 impl Pacer {
-    /// The first frame is due at `start`.
+    /// A frame every 20 ms; the first is due at `start`.
     pub fn new(start: Instant) -> Pacer {
-        Pacer { start, next: 0 }
+        Pacer::every(start, FRAME_INTERVAL)
+    }
+
+    /// A deadline every `interval` (the media pump's slots); the first at `start`.
+    pub fn every(start: Instant, interval: Duration) -> Pacer {
+        Pacer {
+            start,
+            interval: interval.max(Duration::from_micros(1)),
+            next: 0,
+        }
     }
 
     /// When the next frame is due.
     pub fn deadline(&self) -> Instant {
-        let millis = self.next.saturating_mul(FRAME_INTERVAL.as_millis() as u64);
-        self.start + Duration::from_millis(millis)
+        let nanos = u128::from(self.next).saturating_mul(self.interval.as_nanos());
+        self.start + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
     /// Records that the frame due at [`Pacer::deadline`] was sent at `now`; returns how many
-    /// following frames are already overdue by a whole interval and are skipped.
+    /// following deadlines are already overdue by a whole interval and are skipped.
     pub fn sent(&mut self, now: Instant) -> u32 {
         let late = now.saturating_duration_since(self.deadline());
-        let missed = late.as_nanos() / FRAME_INTERVAL.as_nanos();
+        let missed = late.as_nanos() / self.interval.as_nanos();
         let missed = u32::try_from(missed).unwrap_or(u32::MAX);
         self.next = self
             .next
@@ -62,6 +72,17 @@ mod tests {
             assert_eq!(pacer.sent(pacer.deadline() + ms(7)), 0);
             assert_eq!(pacer.deadline(), start + ms(20 * n));
         }
+    }
+
+    #[test]
+    fn another_interval_paces_the_same_way() {
+        let start = Instant::now();
+        let mut pacer = Pacer::every(start, ms(2));
+        for n in 1..=10_000u64 {
+            assert_eq!(pacer.sent(pacer.deadline() + Duration::from_micros(300)), 0);
+            assert_eq!(pacer.deadline(), start + ms(2 * n));
+        }
+        assert_eq!(pacer.sent(pacer.deadline() + ms(5)), 2);
     }
 
     #[test]
