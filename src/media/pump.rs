@@ -30,12 +30,11 @@ use super::pacer::{FRAME_INTERVAL, Pacer};
 use super::prompts::PromptLibrary;
 use super::session::{Scratch, Session};
 
-/// The shards, and the prompts every session plays from.
+/// The shards' doors: a new call's session goes through one of them.
 #[derive(Debug)]
 pub struct MediaPump {
     shards: Vec<mpsc::UnboundedSender<Session>>,
     next: AtomicUsize,
-    library: Arc<PromptLibrary>,
 }
 
 impl MediaPump {
@@ -69,7 +68,7 @@ impl MediaPump {
                 })?;
             senders.push(arrivals);
         }
-        Ok(MediaPump::with_shards(senders, library))
+        Ok(MediaPump::with_shards(senders))
     }
 
     /// The same shards as tasks of the current tokio runtime, whose clock a test can pause: ten
@@ -82,23 +81,14 @@ impl MediaPump {
                 arrivals
             })
             .collect();
-        MediaPump::with_shards(senders, library)
+        MediaPump::with_shards(senders)
     }
 
-    fn with_shards(
-        shards: Vec<mpsc::UnboundedSender<Session>>,
-        library: Arc<PromptLibrary>,
-    ) -> MediaPump {
+    fn with_shards(shards: Vec<mpsc::UnboundedSender<Session>>) -> MediaPump {
         MediaPump {
             shards,
             next: AtomicUsize::new(0),
-            library,
         }
-    }
-
-    /// The prompts the sessions play.
-    pub fn library(&self) -> &Arc<PromptLibrary> {
-        &self.library
     }
 
     /// Hands `session` to the next shard, round robin.
