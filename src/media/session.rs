@@ -418,6 +418,16 @@ mod tests {
         library: Arc<PromptLibrary>,
     }
 
+    /// PCMU to `peer`, with telephone-event on `dtmf_pt` when it is offered.
+    fn params_to(peer: &Peer, dtmf_pt: Option<u8>) -> MediaParams {
+        MediaParams {
+            remote: peer.addr(),
+            codec: CODEC,
+            payload_type: CODEC.payload_type(),
+            dtmf: DtmfSources::choose(DtmfMode::Auto, dtmf_pt),
+        }
+    }
+
     async fn start(peer: &Peer) -> Started {
         // A block of ports of its own per test, so parallel tests never reuse each other's.
         static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
@@ -426,14 +436,8 @@ mod tests {
         let pool = PortPool::new(base, base + 6);
         let (socket, lease) = pool.bind(LOCALHOST).unwrap();
         let library = Arc::new(test_library());
-        let params = MediaParams {
-            remote: peer.addr(),
-            codec: CODEC,
-            payload_type: CODEC.payload_type(),
-            dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
-        };
         let pump = MediaPump::start_on_runtime(1, Arc::clone(&library));
-        let (handle, events) = pump.spawn(socket, lease, params);
+        let (handle, events) = pump.spawn(socket, lease, params_to(peer, Some(DTMF_PT)));
         Started {
             pool,
             _pump: pump,
@@ -573,13 +577,7 @@ mod tests {
         std::net::UdpSocket::bind((LOCALHOST, port)).expect("the socket is closed");
 
         let (socket, lease) = pool.bind(LOCALHOST).unwrap();
-        let params = MediaParams {
-            remote: peer.addr(),
-            codec: CODEC,
-            payload_type: CODEC.payload_type(),
-            dtmf: DtmfSources::choose(DtmfMode::Auto, None),
-        };
-        let (handle, _events) = pump.spawn(socket, lease, params);
+        let (handle, _events) = pump.spawn(socket, lease, params_to(&peer, None));
         drop(handle);
         sleep(Duration::from_millis(45)).await;
         assert_eq!(pool.leased(), 0, "a plain drop ends the session too");
@@ -597,13 +595,7 @@ mod tests {
         let mut handles = vec![first];
         for peer in &peers[1..] {
             let (socket, lease) = pool.bind(LOCALHOST).unwrap();
-            let params = MediaParams {
-                remote: peer.addr(),
-                codec: CODEC,
-                payload_type: CODEC.payload_type(),
-                dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
-            };
-            handles.push(pump.spawn(socket, lease, params).0);
+            handles.push(pump.spawn(socket, lease, params_to(peer, Some(DTMF_PT))).0);
         }
         sleep(Duration::from_secs(2)).await;
         let mut ssrcs = Vec::new();

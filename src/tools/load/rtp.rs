@@ -243,6 +243,21 @@ struct Incoming {
 }
 
 impl Incoming {
+    /// A call's stream before its first packet.
+    fn new(slot: u32, codec: Codec) -> Incoming {
+        Incoming {
+            slot,
+            audio_pt: codec.payload_type(),
+            table: codec_index(codec),
+            packets: 0,
+            base: 0,
+            highest: None,
+            last_arrival: None,
+            listener: Listener::new(),
+            signalled: false,
+        }
+    }
+
     /// `arrival` is when the kernel queued the packet, `now` when we read it.
     fn on_datagram(
         &mut self,
@@ -349,17 +364,7 @@ pub fn run_receiver(
                     remote,
                     codec,
                 }) => {
-                    let incoming = Incoming {
-                        slot,
-                        audio_pt: codec.payload_type(),
-                        table: codec_index(codec),
-                        packets: 0,
-                        base: 0,
-                        highest: None,
-                        last_arrival: None,
-                        listener: Listener::new(),
-                        signalled: false,
-                    };
+                    let incoming = Incoming::new(slot, codec);
                     // The service reused a finished call's port before we removed it: that
                     // call is over, so its result goes now.
                     if let Some(old) = calls.insert(remote, incoming) {
@@ -481,17 +486,7 @@ mod tests {
 
     #[test]
     fn loss_is_counted_from_sequence_numbers_across_the_wrap() {
-        let mut incoming = Incoming {
-            slot: 0,
-            audio_pt: 0,
-            table: 0,
-            packets: 0,
-            base: 0,
-            highest: None,
-            last_arrival: None,
-            listener: Listener::new(),
-            signalled: false,
-        };
+        let mut incoming = Incoming::new(0, Codec::Pcmu);
         for seq in [65_533u16, 65_534, 65_535, 1, 2, 0] {
             incoming.packets += 1;
             incoming.sequence(seq);
