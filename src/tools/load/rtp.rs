@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant, SystemTime};
 
-use rtp_rs::RtpReader;
+use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 
 use super::batch::{BATCH, Batch};
 use super::hear::{ClipTable, HeardClip, Listener};
@@ -82,30 +82,29 @@ impl Outgoing {
     /// The packet due in this 20 ms frame, written into `buf`.
     pub fn next_packet<'b>(&mut self, now: Instant, buf: &'b mut [u8; MAX_PACKET]) -> &'b [u8] {
         self.seq = self.seq.wrapping_add(1);
-        let len = match self.keyer.tick(now) {
+        let event;
+        let (pt, marker, timestamp, payload): (u8, bool, u32, &[u8]) = match self.keyer.tick(now) {
             Some(key) => {
                 if key.first {
                     self.press_timestamp = self.timestamp;
                 }
-                let payload = key.event.to_bytes();
-                let (pt, ts) = (self.event_pt, self.press_timestamp);
-                write_header(buf, pt, key.first, self.seq, ts, self.ssrc);
-                buf[HEADER..HEADER + payload.len()].copy_from_slice(&payload);
-                HEADER + payload.len()
+                event = key.event.to_bytes();
+                (self.event_pt, key.first, self.press_timestamp, &event)
             }
-            None => {
-                write_header(
-                    buf,
-                    self.audio_pt,
-                    false,
-                    self.seq,
-                    self.timestamp,
-                    self.ssrc,
-                );
-                buf[HEADER..].copy_from_slice(self.silence);
-                MAX_PACKET
-            }
+            None => (self.audio_pt, false, self.timestamp, self.silence),
         };
+        // rtp-rs writes into our buffer, as the service's sender does: no allocation per packet.
+        let len = RtpPacketBuilder::new()
+            .payload_type(pt)
+            .marked(marker)
+            .sequence(Seq::from(self.seq))
+            .timestamp(timestamp)
+            .ssrc(self.ssrc)
+            .payload(payload)
+            .build_into(buf)
+            // Only a payload type above 127 fails (the buffer always fits): the sender then
+            // counts a send error instead of sending.
+            .unwrap_or(0);
         self.timestamp = self.timestamp.wrapping_add(FRAME_SAMPLES as u32);
         &buf[..len]
     }
@@ -115,16 +114,6 @@ impl Outgoing {
         let units = frames.wrapping_mul(FRAME_SAMPLES as u32);
         self.timestamp = self.timestamp.wrapping_add(units);
     }
-}
-
-/// RFC 3550 §5.1, version 2, no padding, extension or CSRC. Written by hand: rtp-rs's builder
-/// returns a fresh `Vec` per packet, and this is 12 bytes.
-fn write_header(buf: &mut [u8; MAX_PACKET], pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32) {
-    buf[0] = 0x80;
-    buf[1] = (u8::from(marker) << 7) | (pt & 0x7F);
-    buf[2..4].copy_from_slice(&seq.to_be_bytes());
-    buf[4..8].copy_from_slice(&ts.to_be_bytes());
-    buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
 }
 
 /// Commands to the sender thread.
@@ -204,6 +193,10 @@ pub fn run_sender(socket: UdpSocket, commands: Receiver<TxCommand>) -> TxSummary
         let now = Instant::now();
         for call in &mut calls {
             let packet = call.next_packet(now, &mut buf);
+            if packet.is_empty() {
+                summary.send_errors += 1;
+                continue;
+            }
             match socket.send_to(packet, call.remote) {
                 Ok(_) => summary.sent += 1,
                 Err(_) => summary.send_errors += 1,
