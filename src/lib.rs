@@ -11,3 +11,4 @@ pub mod server;
 pub mod sip;
 pub mod store;
 pub mod tools;
+pub mod udp_batch;

@@ -27,13 +27,12 @@ use super::prompts::PromptLibrary;
 use super::pump::MediaPump;
 use super::rtp::{IncomingRtp, MAX_PACKET, RtpSender};
 use crate::domain::{Clip, Digit, PlaybackId};
+use crate::udp_batch::{self, RecvBatch};
 
-/// Largest datagram we read; anything longer is truncated and then fails to parse.
-const MAX_DATAGRAM: usize = 2048;
-
-/// Datagrams read from one call per tick at most (50 a second is normal). The rest wait in
-/// the socket's buffer, and the kernel drops what does not fit: a caller flooding its RTP port
-/// costs the shard a bounded amount of work per tick, and delays no other call.
+/// Datagrams read from one call per tick at most (50 a second is normal), in one `recvmmsg`.
+/// The rest wait in the socket's buffer, and the kernel drops what does not fit: a caller
+/// flooding its RTP port costs the shard a bounded amount of work per tick, and delays no other
+/// call.
 const MAX_DATAGRAMS_PER_TICK: usize = 16;
 
 /// What the SDP negotiation decided for this call's media.
@@ -134,13 +133,15 @@ impl MediaPump {
             codec: params.codec,
             sender: RtpSender::new(params.payload_type),
             player: Player::new(),
-            dtmf: params.dtmf.rfc4733_pt.map(Rfc4733Receiver::new),
-            inband: params.dtmf.inband.then(|| {
-                Box::new(Inband {
-                    detector: InbandDetector::new(),
-                    samples: Vec::with_capacity(MAX_DATAGRAM),
-                })
-            }),
+            keys: Keys {
+                rfc4733: params.dtmf.rfc4733_pt.map(Rfc4733Receiver::new),
+                inband: params.dtmf.inband.then(|| {
+                    Box::new(Inband {
+                        detector: InbandDetector::new(),
+                        samples: Vec::with_capacity(udp_batch::DATAGRAM),
+                    })
+                }),
+            },
             commands: command_rx,
             events: event_tx,
             span: Span::current(),
@@ -172,14 +173,14 @@ impl Destination {
 
 /// Buffers a shard lends each session in turn, so no session carries its own.
 pub(super) struct Scratch {
-    datagram: [u8; MAX_DATAGRAM],
+    received: RecvBatch,
     packet: [u8; MAX_PACKET],
 }
 
 impl Default for Scratch {
     fn default() -> Scratch {
         Scratch {
-            datagram: [0; MAX_DATAGRAM],
+            received: RecvBatch::new(MAX_DATAGRAMS_PER_TICK),
             packet: [0; MAX_PACKET],
         }
     }
@@ -195,12 +196,7 @@ pub(super) struct Session {
     codec: Codec,
     sender: RtpSender,
     player: Player,
-    /// `None` when RFC 4733 is not listened to (not offered, or another source configured).
-    dtmf: Option<Rfc4733Receiver>,
-    /// `None` unless in-band tones are listened to. Boxed: the detector's 12 KB of state inline
-    /// made every session 12 KB, and a shard walking a thousand of them every 20 ms spent its
-    /// time on cache misses.
-    inband: Option<Box<Inband>>,
+    keys: Keys,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<MediaEvent>,
     /// The call's span, so that what the shard logs about this call carries its Call-ID.
@@ -226,9 +222,9 @@ impl Session {
                 Err(mpsc::error::TryRecvError::Disconnected) => return false,
             }
         }
-        self.receive(&mut scratch.datagram, now);
+        self.receive(&mut scratch.received, now);
         self.send_frame(library, &mut scratch.packet);
-        if let Some(dtmf) = self.dtmf.as_mut() {
+        if let Some(dtmf) = self.keys.rfc4733.as_mut() {
             // A press whose end packets were all lost is delivered once the event goes quiet.
             if let Some(digit) = dtmf.poll_timeout(now.into_std()) {
                 let _ = self.events.send(MediaEvent::Digit(digit));
@@ -242,20 +238,32 @@ impl Session {
         self.sender.skip_frames(frames);
     }
 
-    fn receive(&mut self, datagram: &mut [u8; MAX_DATAGRAM], now: Instant) {
-        for _ in 0..MAX_DATAGRAMS_PER_TICK {
-            match self.socket.recv_from(datagram) {
-                Ok((len, source)) => {
-                    let received = datagram.get(..len).unwrap_or_default();
-                    self.on_datagram(received, source, now);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                // ICMP port unreachable from an earlier send, and the like: not fatal.
-                Err(e) => {
-                    debug!(parent: &self.span, "RTP receive failed: {e}");
-                    return;
-                }
-            }
+    /// What the caller sent since the last tick, up to [`MAX_DATAGRAMS_PER_TICK`] datagrams in
+    /// one system call.
+    fn receive(&mut self, batch: &mut RecvBatch, now: Instant) {
+        let Session {
+            socket,
+            destination,
+            codec,
+            keys,
+            events,
+            span,
+            ..
+        } = self;
+        let read = batch.drain(socket, |datagram| {
+            // Not RTP (garbage, STUN, multiplexed RTCP…): nothing for us.
+            let Ok(rtp) = IncomingRtp::parse(datagram.data) else {
+                return;
+            };
+            destination.on_packet_from(datagram.source);
+            // Deliberately not logged: the keys are the caller's insurance code.
+            keys.hear(&rtp, *codec, now, |digit| {
+                let _ = events.send(MediaEvent::Digit(digit));
+            });
+        });
+        // ICMP port unreachable from an earlier send, and the like: not fatal.
+        if let Err(e) = read {
+            debug!(parent: &*span, "RTP receive failed: {e}");
         }
     }
 
@@ -276,14 +284,29 @@ impl Session {
             let _ = self.events.send(MediaEvent::PlaybackFinished(id));
         }
     }
+}
 
-    fn on_datagram(&mut self, datagram: &[u8], source: SocketAddr, now: Instant) {
-        // Not RTP (garbage, STUN, multiplexed RTCP…): nothing for us.
-        let Ok(rtp) = IncomingRtp::parse(datagram) else {
-            return;
-        };
-        self.destination.on_packet_from(source);
-        match self.dtmf.as_mut() {
+/// What listens for the caller's keys: telephone-events or the tones in the audio, whichever
+/// [`DtmfSources`] chose (possibly neither).
+struct Keys {
+    /// `None` when RFC 4733 is not listened to (not offered, or another source configured).
+    rfc4733: Option<Rfc4733Receiver>,
+    /// `None` unless in-band tones are listened to. Boxed: the detector's 12 KB of state inline
+    /// made every session 12 KB, and a shard walking a thousand of them every 20 ms spent its
+    /// time on cache misses.
+    inband: Option<Box<Inband>>,
+}
+
+impl Keys {
+    /// One RTP packet from the caller; `press` is called for each key it completes.
+    fn hear(
+        &mut self,
+        rtp: &IncomingRtp,
+        codec: Codec,
+        now: Instant,
+        mut press: impl FnMut(Digit),
+    ) {
+        match self.rfc4733.as_mut() {
             Some(dtmf) if rtp.payload_type == dtmf.payload_type() => {
                 let digit = dtmf.on_packet(
                     rtp.ssrc,
@@ -293,17 +316,11 @@ impl Session {
                     rtp.payload,
                     now.into_std(),
                 );
-                // Deliberately not logged: the keys are the caller's insurance code.
-                if let Some(digit) = digit {
-                    let _ = self.events.send(MediaEvent::Digit(digit));
-                }
+                digit.into_iter().for_each(&mut press);
             }
-            _ if rtp.payload_type == self.codec.payload_type() => {
+            _ if rtp.payload_type == codec.payload_type() => {
                 if let Some(inband) = self.inband.as_mut() {
-                    // Deliberately not logged either.
-                    for digit in inband.push(self.codec, rtp.payload) {
-                        let _ = self.events.send(MediaEvent::Digit(digit));
-                    }
+                    inband.push(codec, rtp.payload).into_iter().for_each(press);
                 }
             }
             _ => {}

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use rand::RngExt;
 
-use super::batch::Batch;
 use super::call::{Call, FlowKind, Output};
 use super::hear::{ClipTable, HeardOutcome, classify};
 use super::keys::{Group, Keyer, Release, digits};
@@ -26,6 +25,7 @@ use super::stats::{CallRecord, Collector, Report, process_cpu, thread_cpu};
 use super::{LoadError, Options};
 use crate::ivr::Entry;
 use crate::media::Codec;
+use crate::udp_batch::{MAX_BATCH, RecvBatch};
 
 /// How often every call's timers are looked at.
 const POLL: Duration = Duration::from_millis(10);
@@ -115,8 +115,8 @@ impl Runner {
             .map_err(io_error("RTP sender thread"))?;
         let signals = to_sender.clone();
         // Without kernel receive timestamps the deviation would measure our own scheduling.
-        let batch =
-            Batch::new(&rtp).map_err(io_error("RTP receive timestamps (SO_TIMESTAMPNS)"))?;
+        let batch = RecvBatch::with_kernel_timestamps(&rtp, MAX_BATCH)
+            .map_err(io_error("RTP receive timestamps (SO_TIMESTAMPNS)"))?;
         let receiver = std::thread::Builder::new()
             .name("load-rtp-rx".into())
             .spawn(move || run_receiver(rtp, batch, receiver_commands, results_tx, signals, tables))

@@ -15,7 +15,6 @@
 //! [`run`] is the library entry point (the integration tests call it); [`LoadArgs`] is the CLI.
 
 mod accounts;
-mod batch;
 mod call;
 mod control;
 mod hear;

@@ -22,13 +22,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 
-use super::batch::{BATCH, Batch};
 use super::hear::{ClipTable, HeardClip, Listener};
 use super::keys::Keyer;
 use super::sdp::Answer;
 use super::stats::{Histogram, thread_cpu};
 use crate::domain::{Clip, Prompt};
 use crate::media::{Codec, FRAME_SAMPLES, Frame};
+use crate::udp_batch::RecvBatch;
 
 /// The packetisation interval.
 pub const FRAME: Duration = Duration::from_millis(20);
@@ -322,7 +322,7 @@ fn codec_index(codec: Codec) -> usize {
 /// The receiver thread's loop.
 pub fn run_receiver(
     socket: UdpSocket,
-    mut batch: Batch,
+    mut batch: RecvBatch,
     commands: Receiver<RxCommand>,
     results: Sender<MediaResult>,
     sender: Sender<TxCommand>,
@@ -345,7 +345,7 @@ pub fn run_receiver(
                 }
             });
             // An error (ICMP port unreachable surfacing as ECONNREFUSED, say) ends this drain.
-            if !drained.is_ok_and(|n| n == BATCH) {
+            if !drained.is_ok_and(|n| n == batch.capacity()) {
                 break;
             }
         }
