@@ -23,6 +23,48 @@ pub fn set_this_threads_nice(nice: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Puts the calling thread under SCHED_FIFO at `priority` (1–99): it then runs as soon as it
+/// wakes, ahead of every normal thread on its core whatever their nice value — what a thread
+/// that must send a frame every 20 ms wants. The kernel's real-time throttling still leaves
+/// normal threads 5 % of each core should such a thread never sleep. Needs root, CAP_SYS_NICE
+/// or an RLIMIT_RTPRIO at least `priority` (systemd: `LimitRTPRIO=`); without it the call fails
+/// and the thread keeps its policy. Children forked by the thread would start normal
+/// (SCHED_RESET_ON_FORK).
+pub fn set_this_threads_realtime(priority: u8) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param {
+            sched_priority: libc::c_int::from(priority),
+        };
+        // SAFETY: a plain struct passed by reference for the duration of the call; pid 0 is
+        // the calling thread.
+        let rc = unsafe {
+            libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = priority;
+    Ok(())
+}
+
+/// The calling thread's scheduling policy (without the reset-on-fork flag) and real-time
+/// priority (0 for normal threads).
+#[cfg(test)]
+pub fn this_threads_policy() -> (libc::c_int, libc::c_int) {
+    let mut param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` is written for the duration of the call.
+    unsafe {
+        libc::sched_getparam(0, &mut param);
+        (
+            libc::sched_getscheduler(0) & !libc::SCHED_RESET_ON_FORK,
+            param.sched_priority,
+        )
+    }
+}
+
 /// The calling thread's nice value.
 #[cfg(test)]
 pub fn this_threads_nice() -> i32 {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use hotline::domain::{Clip, PlaybackId, Prompt};
 use hotline::media::dtmf::{DtmfMode, DtmfSources};
 use hotline::media::{Codec, MediaParams, PortPool, PromptLibrary};
-use hotline::media::{MediaEvent, MediaHandle, MediaPump};
+use hotline::media::{MediaEvent, MediaHandle, MediaPump, ThreadPriority};
 use support::rtp_peer::{HeardClip, Recognizer, RtpPeer};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{sleep, timeout};
@@ -75,7 +75,7 @@ async fn call(codec: Codec) -> Call {
         payload_type: codec.payload_type(),
         dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
     };
-    let pump = MediaPump::start(1, 0, Arc::clone(&library)).unwrap();
+    let pump = MediaPump::start(1, ThreadPriority::INHERITED, Arc::clone(&library)).unwrap();
     let (media, events) = pump.spawn(socket, lease, params);
     peer.set_target(SocketAddr::new(LOCALHOST, media.local_port()));
     Call {

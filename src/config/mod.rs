@@ -66,9 +66,13 @@ pub struct MediaSection {
     pub dtmf_by_peer: BTreeMap<IpAddr, DtmfMode>,
     /// Threads that send and receive every call's RTP (0: one per core).
     pub threads: usize,
-    /// The nice value of those threads. Below the async workers' 0 so frames leave on time
-    /// when the machine is busy; a negative value needs root or CAP_SYS_NICE, and without it
-    /// the threads run at normal priority (with a warning).
+    /// Their SCHED_FIFO priority (1–99), so that nothing else on the machine delays a frame;
+    /// 0: never real-time. Needs root, CAP_SYS_NICE or LimitRTPRIO; when refused, the threads
+    /// fall back to `thread_nice` (with a warning).
+    pub realtime_priority: u8,
+    /// The nice value of those threads when they are not real-time. Below the async workers'
+    /// 0 so frames leave on time when the machine is busy; a negative value needs root or
+    /// CAP_SYS_NICE, and without it the threads run at normal priority (with a warning).
     pub thread_nice: i32,
 }
 
@@ -168,6 +172,7 @@ impl Default for MediaSection {
             dtmf: DtmfMode::Auto,
             dtmf_by_peer: BTreeMap::new(),
             threads: 0,
+            realtime_priority: 10,
             thread_nice: -10,
         }
     }
@@ -350,6 +355,15 @@ impl Config {
             return Err(ConfigError::new(
                 "media.threads",
                 format!("{} is more than 256", media.threads),
+            ));
+        }
+        if media.realtime_priority > 99 {
+            return Err(ConfigError::new(
+                "media.realtime_priority",
+                format!(
+                    "{} is outside 1..=99 (0: not real-time)",
+                    media.realtime_priority
+                ),
             ));
         }
         if !(-20..=19).contains(&media.thread_nice) {

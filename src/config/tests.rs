@@ -139,6 +139,10 @@ fn a_bad_value_names_its_key_in_one_line() {
     assert_eq!(e.key, "media.thread_nice");
     assert!(e.problem.contains("-20..=19"), "{e}");
 
+    let e = error_of(None, &[("HOTLINE_MEDIA__REALTIME_PRIORITY", "100")]);
+    assert_eq!(e.key, "media.realtime_priority");
+    assert!(e.problem.contains("1..=99"), "{e}");
+
     let e = error_of(None, &[("HOTLINE_MEDIA__THREADS", "1000")]);
     assert_eq!(e.key, "media.threads");
 }

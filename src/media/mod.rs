@@ -21,5 +21,5 @@ pub use ports::{PortLease, PortPool};
 pub use prompts::{
     CheckReport, ClipReport, PromptError, PromptErrors, PromptLibrary, PromptProblem,
 };
-pub use pump::MediaPump;
+pub use pump::{MediaPump, ThreadPriority};
 pub use session::{MediaEvent, MediaHandle, MediaParams};

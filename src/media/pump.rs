@@ -30,6 +30,48 @@ use super::pacer::{FRAME_INTERVAL, Pacer};
 use super::prompts::PromptLibrary;
 use super::session::{Scratch, Session};
 
+/// How the media threads ask to be scheduled (`media.realtime_priority`, `media.thread_nice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadPriority {
+    /// SCHED_FIFO at this priority (1–99) when the system allows it; 0: never real-time.
+    pub realtime: u8,
+    /// The nice value when not real-time.
+    pub nice: i32,
+}
+
+impl ThreadPriority {
+    /// Whatever the thread was given: the thread priority of the process, nothing asked.
+    pub const INHERITED: ThreadPriority = ThreadPriority {
+        realtime: 0,
+        nice: 0,
+    };
+
+    /// Applies to the calling thread: real-time when asked for and allowed, else the nice
+    /// value. Refusals are warnings, not errors: the thread still sends every frame, it is only
+    /// less punctual when the machine is busy.
+    fn apply_to_this_thread(self) {
+        if self.realtime > 0 {
+            match crate::os::set_this_threads_realtime(self.realtime) {
+                Ok(()) => return,
+                Err(e) => warn!(
+                    priority = self.realtime,
+                    nice = self.nice,
+                    "media thread not real-time (media.realtime_priority), falls back to \
+                     media.thread_nice: {e}; grant CAP_SYS_NICE or LimitRTPRIO"
+                ),
+            }
+        }
+        if self.nice != 0
+            && let Err(e) = crate::os::set_this_threads_nice(self.nice)
+        {
+            warn!(
+                nice = self.nice,
+                "media thread keeps normal priority (media.thread_nice): {e}"
+            );
+        }
+    }
+}
+
 /// The shards' doors: a new call's session goes through one of them.
 #[derive(Debug)]
 pub struct MediaPump {
@@ -38,13 +80,15 @@ pub struct MediaPump {
 }
 
 impl MediaPump {
-    /// Starts `shards` shards (0: one per core), each on a thread of its own at nice value
-    /// `nice`. On its own thread a shard sleeps to the microsecond and is never held up behind
-    /// the SIP, call and database tasks of the async runtime, so its frames leave on time. A
-    /// shard ends once the pump is dropped and its last session has ended.
+    /// Starts `shards` shards (0: one per core), each on a thread of its own at `priority`.
+    /// On its own thread a shard sleeps to the microsecond and is never held up behind the SIP,
+    /// call and database tasks of the async runtime; real-time, it is not held up behind the
+    /// hashing threads or anything else on the machine either (docs/performance.md: p99 jitter
+    /// with resets running). A shard ends once the pump is dropped and its last session has
+    /// ended.
     pub fn start(
         shards: usize,
-        nice: i32,
+        priority: ThreadPriority,
         library: Arc<PromptLibrary>,
     ) -> std::io::Result<MediaPump> {
         let count = match shards {
@@ -58,12 +102,7 @@ impl MediaPump {
             std::thread::Builder::new()
                 .name(format!("hotline-media-{index}"))
                 .spawn(move || {
-                    if let Err(e) = crate::os::set_this_threads_nice(nice) {
-                        warn!(
-                            nice,
-                            "media thread keeps normal priority (media.thread_nice): {e}"
-                        );
-                    }
+                    priority.apply_to_this_thread();
                     run_on_thread(queue, shard)
                 })?;
             senders.push(arrivals);
@@ -233,4 +272,50 @@ async fn run_as_task(mut arrivals: mpsc::UnboundedReceiver<Session>, mut shard: 
         }
     }
     debug!("media shard stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::{this_threads_nice, this_threads_policy};
+
+    /// What a fresh thread ends up with after `priority` is applied to it.
+    fn applied(priority: ThreadPriority) -> ((libc::c_int, libc::c_int), i32) {
+        std::thread::spawn(move || {
+            priority.apply_to_this_thread();
+            (this_threads_policy(), this_threads_nice())
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn media_threads_are_real_time_where_the_system_allows_it() {
+        let asked = ThreadPriority {
+            realtime: 3,
+            nice: 7,
+        };
+        // SAFETY: geteuid has no arguments and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!(applied(asked).0, (libc::SCHED_FIFO, 3));
+        } else {
+            // Refused without privilege: the fallback (raising a nice value needs none).
+            assert_eq!(applied(asked), ((libc::SCHED_OTHER, 0), 7));
+        }
+    }
+
+    #[test]
+    fn a_refused_real_time_priority_falls_back_to_the_nice_value() {
+        // 100 is refused by every kernel, privileged or not.
+        let asked = ThreadPriority {
+            realtime: 100,
+            nice: 5,
+        };
+        assert_eq!(applied(asked), ((libc::SCHED_OTHER, 0), 5));
+        let never_real_time = ThreadPriority {
+            realtime: 0,
+            nice: 6,
+        };
+        assert_eq!(applied(never_real_time), ((libc::SCHED_OTHER, 0), 6));
+    }
 }

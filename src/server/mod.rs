@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::ivr::FlowConfig;
-use crate::media::{MediaPump, PortPool, PromptLibrary};
+use crate::media::{MediaPump, PortPool, PromptLibrary, ThreadPriority};
 use crate::sip::{SipConfig, SipServer};
 use crate::store::{Hasher, Limits, Pepper, PepperSource, Store};
 
@@ -115,7 +115,10 @@ impl Server {
         let ports = PortPool::new(config.media.rtp_port_min, config.media.rtp_port_max);
         let media = MediaPump::start(
             config.media.threads,
-            config.media.thread_nice,
+            ThreadPriority {
+                realtime: config.media.realtime_priority,
+                nice: config.media.thread_nice,
+            },
             Arc::new(prompts),
         )
         .context("starting the media threads")?;
