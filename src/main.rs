@@ -139,7 +139,12 @@ fn main() -> ExitCode {
         }
     };
     admin::init_logging(&config);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.async_threads())
+        .thread_name("hotline-async")
+        .enable_all()
+        .build();
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("hotline: cannot start the async runtime: {e}");

@@ -50,6 +50,12 @@ pub struct SipSection {
     pub answer_delay_ms: u64,
     /// RFC 3261 timer T1; the 2xx is retransmitted from T1 and abandoned after 64·T1.
     pub t1_ms: u64,
+    /// Threads of the async runtime, which runs SIP, the calls' logic and their database
+    /// work (0: a quarter of the cores, at least one). The RTP, the hashing and SQLite have
+    /// threads of their own, so this side is light — a tenth of a core at 1,000 calls — and
+    /// one thread spares it the wake-ups of threads handing work to each other
+    /// (docs/performance.md).
+    pub threads: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -160,6 +166,7 @@ impl Default for SipSection {
             log_messages: false,
             answer_delay_ms: 0,
             t1_ms: 500,
+            threads: 0,
         }
     }
 }
@@ -351,6 +358,12 @@ impl Config {
                 ),
             ));
         }
+        if self.sip.threads > 256 {
+            return Err(ConfigError::new(
+                "sip.threads",
+                format!("{} is more than 256", self.sip.threads),
+            ));
+        }
         if media.threads > 256 {
             return Err(ConfigError::new(
                 "media.threads",
@@ -477,6 +490,14 @@ impl Config {
 
     pub fn inter_digit_timeout(&self) -> Duration {
         Duration::from_millis(self.ivr.inter_digit_timeout_ms)
+    }
+
+    /// `sip.threads`, with 0 resolved for this machine.
+    pub fn async_threads(&self) -> usize {
+        match self.sip.threads {
+            0 => std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 4).max(1)),
+            n => n,
+        }
     }
 
     pub fn max_call_duration(&self) -> Duration {

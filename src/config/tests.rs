@@ -42,6 +42,12 @@ fn every_key_has_a_default() {
     assert_eq!(config.security.max_failures_per_caller, 5);
     assert_eq!(config.security.max_failures_per_code, 3);
     assert_eq!(config.security.max_resets_per_account, 5);
+    assert_eq!(config.media.realtime_priority, 10);
+    assert_eq!(config.sip.threads, 0);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(config.async_threads(), (cores / 4).max(1));
+    let three = load_in_jail(None, &[("HOTLINE_SIP__THREADS", "3")]).unwrap();
+    assert_eq!(three.async_threads(), 3);
     assert!(
         !config.sip.log_messages,
         "the raw SIP log carries caller numbers: off by default"
@@ -145,6 +151,9 @@ fn a_bad_value_names_its_key_in_one_line() {
 
     let e = error_of(None, &[("HOTLINE_MEDIA__THREADS", "1000")]);
     assert_eq!(e.key, "media.threads");
+
+    let e = error_of(None, &[("HOTLINE_SIP__THREADS", "1000")]);
+    assert_eq!(e.key, "sip.threads");
 }
 
 #[test]
