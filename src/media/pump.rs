@@ -4,22 +4,23 @@
 //! A task and a timer per call cost a timer wake-up, a task switch and an epoll readiness event
 //! for every frame sent and every packet received — about 150 scheduler operations per call per
 //! second: nearly half of what a call cost the service before (docs/performance.md).
-//! Here each shard wakes every 2 ms and serves one tenth of its calls (a slot): for each call
-//! in turn it takes the call's commands, reads what the caller sent since the call's last turn
-//! and sends the call's next frame.
-//! The sockets are plain non-blocking ones that epoll never sees: two system calls per call per
-//! tick is all the work left.
+//! Here each shard wakes every 2 ms and serves one tenth of its calls (a slot): each call of the
+//! slot in turn takes its commands and sends its next frame; then each reads what its caller
+//! sent (every other tick, two packets per read) and times out keys whose end was lost.
+//! The sockets are plain non-blocking ones that epoll never sees, and commands come through one
+//! queue per shard: one `sendto` per call per tick and one `recvmmsg` every other tick is all
+//! the work left.
 //!
 //! ```text
-//!  MediaPump::spawn ──Session──▶ thread hotline-media-0 ─┐ every 2 ms, the next of 10 slots:
-//!                               thread hotline-media-1 ─┤   for each of its sessions: commands
-//!                               …                      ─┘   → recv (until empty) → one frame
+//!  MediaPump::spawn ──ToShard──▶ thread hotline-media-0 ─┐ every 2 ms, the next of 10 slots:
+//!  MediaHandle ─────commands──▶ thread hotline-media-1 ─┤   each session: commands → one frame
+//!                               …                      ─┘   then each: recvmmsg → keys
 //! ```
 //!
 //! A call stays in its slot and its place in the slot, so its frames leave 20 ms apart.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
@@ -28,7 +29,7 @@ use tracing::{debug, warn};
 
 use super::pacer::{FRAME_INTERVAL, Pacer};
 use super::prompts::PromptLibrary;
-use super::session::{Scratch, Session};
+use super::session::{Inbox, Scratch, Session, SessionId, ToShard};
 
 /// How the media threads ask to be scheduled (`media.realtime_priority`, `media.thread_nice`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +76,9 @@ impl ThreadPriority {
 /// The shards' doors: a new call's session goes through one of them.
 #[derive(Debug)]
 pub struct MediaPump {
-    shards: Vec<mpsc::UnboundedSender<Session>>,
-    next: AtomicUsize,
+    shards: Vec<mpsc::UnboundedSender<ToShard>>,
+    next_shard: AtomicUsize,
+    next_id: AtomicU64,
 }
 
 impl MediaPump {
@@ -123,19 +125,19 @@ impl MediaPump {
         MediaPump::with_shards(senders)
     }
 
-    fn with_shards(shards: Vec<mpsc::UnboundedSender<Session>>) -> MediaPump {
+    fn with_shards(shards: Vec<mpsc::UnboundedSender<ToShard>>) -> MediaPump {
         MediaPump {
             shards,
-            next: AtomicUsize::new(0),
+            next_shard: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
         }
     }
 
-    /// Hands `session` to the next shard, round robin.
-    pub(super) fn add(&self, session: Session) {
-        let shard = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
-        // A shard that is gone drops the session: its events channel closes and the call ends
-        // as a call whose media died, which is what it is.
-        let _ = self.shards[shard].send(session);
+    /// The shard the next call goes to (round robin) and the name of its session.
+    pub(super) fn place_next_call(&self) -> (mpsc::UnboundedSender<ToShard>, SessionId) {
+        let shard = self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        let id = SessionId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        (self.shards[shard].clone(), id)
     }
 }
 
@@ -157,6 +159,7 @@ struct Shard {
     /// The wake-ups, every [`SLOT_INTERVAL`].
     pacer: Pacer,
     scratch: Scratch,
+    inbox: Inbox,
     library: Arc<PromptLibrary>,
 }
 
@@ -167,7 +170,15 @@ impl Shard {
             next: 0,
             pacer: Pacer::every(Instant::now(), SLOT_INTERVAL),
             scratch: Scratch::default(),
+            inbox: Inbox::default(),
             library,
+        }
+    }
+
+    fn receive(&mut self, message: ToShard) {
+        match message {
+            ToShard::Start(session) => self.add(session),
+            ToShard::Command(id, command) => self.inbox.put(id, command),
         }
     }
 
@@ -215,21 +226,26 @@ impl Shard {
             slots,
             next,
             scratch,
+            inbox,
             library,
             ..
         } = self;
-        slots[*next].retain_mut(|session| session.tick(library, scratch, now));
+        let slot = &mut slots[*next];
+        slot.retain_mut(|session| session.tick_send(library, scratch, inbox));
+        for session in slot.iter_mut() {
+            session.tick_listen(scratch, now);
+        }
         *next = (*next + 1) % SLOTS;
     }
 }
 
-fn run_on_thread(mut arrivals: mpsc::UnboundedReceiver<Session>, mut shard: Shard) {
+fn run_on_thread(mut arrivals: mpsc::UnboundedReceiver<ToShard>, mut shard: Shard) {
     let mut open = true;
     loop {
-        // The calls that arrived since the last tick.
+        // The calls and commands that arrived since the last tick.
         while open {
             match arrivals.try_recv() {
-                Ok(session) => shard.add(session),
+                Ok(message) => shard.receive(message),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => open = false,
             }
@@ -240,7 +256,7 @@ fn run_on_thread(mut arrivals: mpsc::UnboundedReceiver<Session>, mut shard: Shar
                 break;
             }
             match arrivals.blocking_recv() {
-                Some(session) => shard.add(session),
+                Some(message) => shard.receive(message),
                 None => break,
             }
         }
@@ -250,7 +266,7 @@ fn run_on_thread(mut arrivals: mpsc::UnboundedReceiver<Session>, mut shard: Shar
     debug!("media shard stopped");
 }
 
-async fn run_as_task(mut arrivals: mpsc::UnboundedReceiver<Session>, mut shard: Shard) {
+async fn run_as_task(mut arrivals: mpsc::UnboundedReceiver<ToShard>, mut shard: Shard) {
     let mut open = true;
     loop {
         if shard.is_idle() {
@@ -258,14 +274,14 @@ async fn run_as_task(mut arrivals: mpsc::UnboundedReceiver<Session>, mut shard: 
                 break;
             }
             match arrivals.recv().await {
-                Some(session) => shard.add(session),
+                Some(message) => shard.receive(message),
                 None => break,
             }
         }
         tokio::select! {
             biased;
             arrival = arrivals.recv(), if open => match arrival {
-                Some(session) => shard.add(session),
+                Some(message) => shard.receive(message),
                 None => open = false,
             },
             () = sleep_until(shard.deadline()) => shard.tick(),

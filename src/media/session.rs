@@ -11,6 +11,7 @@
 //!                               └─────────────────────────────────────────────┘
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -29,11 +30,16 @@ use super::rtp::{IncomingRtp, MAX_PACKET, RtpSender};
 use crate::domain::{Clip, Digit, PlaybackId};
 use crate::udp_batch::{self, RecvBatch};
 
-/// Datagrams read from one call per tick at most (50 a second is normal), in one `recvmmsg`.
+/// A call's socket is read every this many ticks (40 ms): two packets per `recvmmsg` instead of
+/// one halves what reading costs beyond the packets themselves, and what is read is only keys,
+/// for which 20 ms more make no difference to a caller (a press lasts 40 ms or more).
+const RECEIVE_EVERY_TICKS: u8 = 2;
+
+/// Datagrams read from one call per read at most (2 every 40 ms is normal), in one `recvmmsg`.
 /// The rest wait in the socket's buffer, and the kernel drops what does not fit: a caller
 /// flooding its RTP port costs the shard a bounded amount of work per tick, and delays no other
 /// call.
-const MAX_DATAGRAMS_PER_TICK: usize = 16;
+const MAX_DATAGRAMS_PER_READ: usize = 16;
 
 /// What the SDP negotiation decided for this call's media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +57,7 @@ pub struct MediaParams {
 /// What the media session reports to the call.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum MediaEvent {
-    /// A key press, reported once, at the first tick after it starts.
+    /// A key press, reported once, at most two ticks (40 ms) after it starts.
     Digit(Digit),
     /// The last frame of this playback was sent. Not sent for a stopped or replaced playback.
     PlaybackFinished(PlaybackId),
@@ -69,31 +75,75 @@ impl fmt::Debug for MediaEvent {
     }
 }
 
-enum Command {
+/// A session's name within the pump, for the commands its handle sends. Never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct SessionId(pub(super) u64);
+
+#[derive(Debug)]
+pub(super) enum Command {
     Play(PlaybackId, Vec<Clip>),
     Stop,
+    /// The handle was dropped: the session ends.
+    End,
+}
+
+/// What a shard is sent: new sessions, and commands for its sessions, in the order they were
+/// sent — so a session always arrives before its first command.
+pub(super) enum ToShard {
+    Start(Session),
+    Command(SessionId, Command),
+}
+
+/// Commands a shard has received, each held until its session's turn. One queue per shard
+/// rather than a channel per session: polling a thousand channels every 20 ms cost two cache
+/// misses per call per tick — a tenth of the pump's CPU (docs/performance.md) — to learn, nearly
+/// always, that there was nothing.
+#[derive(Debug, Default)]
+pub(super) struct Inbox {
+    commands: HashMap<SessionId, Vec<Command>>,
+}
+
+impl Inbox {
+    pub(super) fn put(&mut self, id: SessionId, command: Command) {
+        self.commands.entry(id).or_default().push(command);
+    }
+
+    /// The commands for `id`, oldest first. Nothing is looked up while the inbox is empty,
+    /// which is most ticks.
+    fn take(&mut self, id: SessionId) -> Option<Vec<Command>> {
+        if self.commands.is_empty() {
+            return None;
+        }
+        self.commands.remove(&id)
+    }
 }
 
 /// The call's grip on its media session. Dropping it ends the session at the next tick, which
 /// closes the socket and returns the port to the pool.
 #[derive(Debug)]
 pub struct MediaHandle {
-    commands: mpsc::UnboundedSender<Command>,
+    shard: mpsc::UnboundedSender<ToShard>,
+    id: SessionId,
     local_port: u16,
     /// Resolves (with an error: nothing is ever sent) once the session has been dropped.
-    closed: oneshot::Receiver<()>,
+    /// `None` only while [`MediaHandle::shutdown`] waits on it.
+    closed: Option<oneshot::Receiver<()>>,
 }
 
 impl MediaHandle {
     /// Plays `clips` back to back, replacing whatever plays now.
     pub fn play(&self, id: PlaybackId, clips: Vec<Clip>) {
-        // Fails only when the session is gone, i.e. the call is being torn down: nothing to do.
-        let _ = self.commands.send(Command::Play(id, clips));
+        self.send(Command::Play(id, clips));
     }
 
     /// Stops the current playback (barge-in); silence from the next frame.
     pub fn stop_playback(&self) {
-        let _ = self.commands.send(Command::Stop);
+        self.send(Command::Stop);
+    }
+
+    fn send(&self, command: Command) {
+        // Fails only when the shard is gone, i.e. the service is shutting down: nothing to do.
+        let _ = self.shard.send(ToShard::Command(self.id, command));
     }
 
     /// The RTP port to put in our SDP answer.
@@ -102,12 +152,18 @@ impl MediaHandle {
     }
 
     /// Ends the session and waits until its socket is closed and its port released.
-    pub async fn shutdown(self) {
-        let MediaHandle {
-            commands, closed, ..
-        } = self;
-        drop(commands);
-        let _ = closed.await;
+    pub async fn shutdown(mut self) {
+        let closed = self.closed.take();
+        drop(self);
+        if let Some(closed) = closed {
+            let _ = closed.await;
+        }
+    }
+}
+
+impl Drop for MediaHandle {
+    fn drop(&mut self) {
+        self.send(Command::End);
     }
 }
 
@@ -120,11 +176,12 @@ impl MediaPump {
         lease: PortLease,
         params: MediaParams,
     ) -> (MediaHandle, mpsc::UnboundedReceiver<MediaEvent>) {
-        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (shard, id) = self.place_next_call();
         let (event_tx, events) = mpsc::unbounded_channel();
         let (closed_tx, closed) = oneshot::channel();
         let local_port = lease.port();
         let session = Session {
+            id,
             socket,
             _lease: lease,
             destination: Destination {
@@ -142,16 +199,20 @@ impl MediaPump {
                     })
                 }),
             },
-            commands: command_rx,
+            // The first tick reads: whatever the caller sent before it was answered.
+            ticks_to_receive: 1,
             events: event_tx,
             span: Span::current(),
             _closed: closed_tx,
         };
-        self.add(session);
+        // A shard that is gone drops the session: its events channel closes and the call ends
+        // as a call whose media died, which is what it is.
+        let _ = shard.send(ToShard::Start(session));
         let handle = MediaHandle {
-            commands,
+            shard,
+            id,
             local_port,
-            closed,
+            closed: Some(closed),
         };
         (handle, events)
     }
@@ -180,7 +241,7 @@ pub(super) struct Scratch {
 impl Default for Scratch {
     fn default() -> Scratch {
         Scratch {
-            received: RecvBatch::new(MAX_DATAGRAMS_PER_TICK),
+            received: RecvBatch::new(MAX_DATAGRAMS_PER_READ),
             packet: [0; MAX_PACKET],
         }
     }
@@ -189,6 +250,7 @@ impl Default for Scratch {
 /// One call's media state. Fields drop in order: the socket and the port lease go before
 /// `_closed`, so [`MediaHandle::shutdown`] returns only once the port is free.
 pub(super) struct Session {
+    id: SessionId,
     socket: UdpSocket,
     /// Held for the life of the session: dropping it returns the port.
     _lease: PortLease,
@@ -197,7 +259,8 @@ pub(super) struct Session {
     sender: RtpSender,
     player: Player,
     keys: Keys,
-    commands: mpsc::UnboundedReceiver<Command>,
+    /// Ticks until the socket is read next (see [`RECEIVE_EVERY_TICKS`]).
+    ticks_to_receive: u8,
     events: mpsc::UnboundedSender<MediaEvent>,
     /// The call's span, so that what the shard logs about this call carries its Call-ID.
     span: Span,
@@ -205,32 +268,42 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// One 20 ms tick: the call's commands, then what the caller sent, then one frame out.
-    /// False once the call has let go of its handle: the shard then drops the session.
-    pub(super) fn tick(
+    /// The first half of a 20 ms tick: the call's commands, then one frame out. False once
+    /// the call has let go of its handle: the shard then drops the session.
+    pub(super) fn tick_send(
         &mut self,
         library: &PromptLibrary,
         scratch: &mut Scratch,
-        now: Instant,
+        inbox: &mut Inbox,
     ) -> bool {
         // Commands first: a stop must silence this very frame.
-        loop {
-            match self.commands.try_recv() {
-                Ok(Command::Play(id, clips)) => self.player.play(id, clips),
-                Ok(Command::Stop) => self.player.stop(),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        for command in inbox.take(self.id).into_iter().flatten() {
+            match command {
+                Command::Play(id, clips) => self.player.play(id, clips),
+                Command::Stop => self.player.stop(),
+                Command::End => return false,
             }
         }
-        self.receive(&mut scratch.received, now);
         self.send_frame(library, &mut scratch.packet);
+        true
+    }
+
+    /// The second half of a tick, once every call of the slot has sent: what the caller sent,
+    /// every [`RECEIVE_EVERY_TICKS`] ticks, and keys whose end never came. Apart from the sends,
+    /// so that one call reading this tick and not the next does not move the frames of the
+    /// calls after it.
+    pub(super) fn tick_listen(&mut self, scratch: &mut Scratch, now: Instant) {
+        self.ticks_to_receive -= 1;
+        if self.ticks_to_receive == 0 {
+            self.ticks_to_receive = RECEIVE_EVERY_TICKS;
+            self.receive(&mut scratch.received, now);
+        }
         if let Some(dtmf) = self.keys.rfc4733.as_mut() {
             // A press whose end packets were all lost is delivered once the event goes quiet.
             if let Some(digit) = dtmf.poll_timeout(now.into_std()) {
                 let _ = self.events.send(MediaEvent::Digit(digit));
             }
         }
-        true
     }
 
     /// Frames the shard could not send in time: the RTP timestamp moves on regardless.
@@ -238,7 +311,7 @@ impl Session {
         self.sender.skip_frames(frames);
     }
 
-    /// What the caller sent since the last tick, up to [`MAX_DATAGRAMS_PER_TICK`] datagrams in
+    /// What the caller sent since the last read, up to [`MAX_DATAGRAMS_PER_READ`] datagrams in
     /// one system call.
     fn receive(&mut self, batch: &mut RecvBatch, now: Instant) {
         let Session {
@@ -638,6 +711,32 @@ mod tests {
         assert!(peers[0].drain().len() >= 9);
         assert!(peers[1].drain().is_empty());
         assert!(peers[2].drain().len() >= 9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn commands_reach_only_their_own_call() {
+        let mut peers = [Peer::new().await, Peer::new().await];
+        let Started {
+            pool,
+            _pump: pump,
+            handle: _first,
+            events: mut first_events,
+            ..
+        } = start(&peers[0]).await;
+        let (socket, lease) = pool.bind(LOCALHOST).unwrap();
+        let (second, mut second_events) =
+            pump.spawn(socket, lease, params_to(&peers[1], Some(DTMF_PT)));
+        second.play(PlaybackId(9), vec![Clip::Prompt(Prompt::NewPassword)]);
+        let finished = timeout(Duration::from_secs(5), second_events.recv())
+            .await
+            .unwrap();
+        assert_eq!(finished, Some(MediaEvent::PlaybackFinished(PlaybackId(9))));
+        assert!(
+            peers[0].drain().iter().all(is_silence),
+            "the first call heard nothing of the second's prompt"
+        );
+        assert!(peers[1].drain().iter().any(|p| !is_silence(p)));
+        assert!(first_events.try_recv().is_err());
     }
 
     #[tokio::test(start_paused = true)]
