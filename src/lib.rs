@@ -6,7 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod ivr;
 pub mod media;
-mod os;
+pub mod os;
 pub mod server;
 pub mod sip;
 pub mod store;

@@ -129,7 +129,11 @@ enum ToolsCommand {
     Load(Box<hotline::tools::load::LoadArgs>),
 }
 
+/// glibc malloc arenas for the whole process (see `hotline::os::limit_malloc_arenas`).
+const MALLOC_ARENAS: i32 = 2;
+
 fn main() -> ExitCode {
+    hotline::os::limit_malloc_arenas(MALLOC_ARENAS);
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,

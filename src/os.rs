@@ -2,6 +2,25 @@
 
 use std::io;
 
+/// Caps glibc's malloc arenas at `arenas`, unless the operator set `MALLOC_ARENA_MAX`. glibc
+/// gives threads that contend for the heap arenas of their own, up to eight per core, and keeps
+/// what is freed in each: with the async, SQLite, hashing and media threads (and the blocking
+/// pool's, which come and go), the service's RSS crept up a megabyte at a time over tens of
+/// thousands of calls while its live heap stayed flat (docs/performance.md, soak). Two arenas
+/// held it flat. Call before any thread starts.
+pub fn limit_malloc_arenas(arenas: i32) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt takes and returns plain integers; on an unknown parameter it fails
+        // with 0, which leaves glibc's default in place.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = arenas;
+}
+
 /// Sets the nice value of the calling thread only (Linux keeps one per thread): the media
 /// threads ask for more than the async workers, the hashing threads for less. Raising priority
 /// (a negative value) needs root or CAP_SYS_NICE; without it the call fails and the thread
