@@ -79,8 +79,13 @@ impl Outgoing {
         }
     }
 
-    /// The packet due in this 20 ms frame, written into `buf`.
-    pub fn next_packet<'b>(&mut self, now: Instant, buf: &'b mut [u8; MAX_PACKET]) -> &'b [u8] {
+    /// The packet due in this 20 ms frame, written into `buf`; `None` when it cannot be built
+    /// (only a payload type above 127 does that: the buffer always fits).
+    pub fn next_packet<'b>(
+        &mut self,
+        now: Instant,
+        buf: &'b mut [u8; MAX_PACKET],
+    ) -> Option<&'b [u8]> {
         self.seq = self.seq.wrapping_add(1);
         let event;
         let (pt, marker, timestamp, payload): (u8, bool, u32, &[u8]) = match self.keyer.tick(now) {
@@ -101,12 +106,9 @@ impl Outgoing {
             .timestamp(timestamp)
             .ssrc(self.ssrc)
             .payload(payload)
-            .build_into(buf)
-            // Only a payload type above 127 fails (the buffer always fits): the sender then
-            // counts a send error instead of sending.
-            .unwrap_or(0);
+            .build_into(buf);
         self.timestamp = self.timestamp.wrapping_add(FRAME_SAMPLES as u32);
-        &buf[..len]
+        Some(&buf[..len.ok()?])
     }
 
     /// Frames the sender could not send in time still pass on the RTP clock.
@@ -192,11 +194,10 @@ pub fn run_sender(socket: UdpSocket, commands: Receiver<TxCommand>) -> TxSummary
         }
         let now = Instant::now();
         for call in &mut calls {
-            let packet = call.next_packet(now, &mut buf);
-            if packet.is_empty() {
+            let Some(packet) = call.next_packet(now, &mut buf) else {
                 summary.send_errors += 1;
                 continue;
-            }
+            };
             match socket.send_to(packet, call.remote) {
                 Ok(_) => summary.sent += 1,
                 Err(_) => summary.send_errors += 1,
@@ -446,7 +447,7 @@ mod tests {
         }]);
         let mut out = Outgoing::new(1, &answer(), keyer, 0xABCD, 100, 1000);
         let mut buf = [0u8; MAX_PACKET];
-        let audio = out.next_packet(t0, &mut buf).to_vec();
+        let audio = out.next_packet(t0, &mut buf).unwrap().to_vec();
         let rtp = RtpReader::new(&audio).unwrap();
         assert_eq!((rtp.payload_type(), rtp.mark()), (8, false));
         assert_eq!(u16::from(rtp.sequence_number()), 101);
@@ -454,7 +455,7 @@ mod tests {
         assert_eq!(rtp.payload(), Codec::Pcma.silence_frame());
         let mut events = Vec::new();
         for n in 1..=8u32 {
-            let p = out.next_packet(t0 + FRAME * n, &mut buf).to_vec();
+            let p = out.next_packet(t0 + FRAME * n, &mut buf).unwrap().to_vec();
             let r = RtpReader::new(&p).unwrap();
             events.push((
                 r.payload_type(),
@@ -472,7 +473,7 @@ mod tests {
         );
         assert_eq!(events[7].3, 109);
         // Audio resumes on the running clock: 10 frames after the start.
-        let after = out.next_packet(t0 + FRAME * 9, &mut buf).to_vec();
+        let after = out.next_packet(t0 + FRAME * 9, &mut buf).unwrap().to_vec();
         let r = RtpReader::new(&after).unwrap();
         assert_eq!((r.payload_type(), r.timestamp()), (8, 1000 + 9 * 160));
     }
