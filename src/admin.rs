@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{Config, LogFormat};
 use crate::domain::{InsuranceCode, Password, PersonalId, PhoneNumber};
 use crate::server::{Server, open_store};
-use crate::store::{NewAccount, Store};
+use crate::store::{NewAccount, Store, redact_credentials};
 
 /// Logs go to stderr (stdout carries command output such as the CDR export). rsipstack logs
 /// every raw SIP message at INFO, callers' numbers included, so it is held at WARN unless the
@@ -64,7 +64,7 @@ async fn wait_for_signal() {
 async fn store(config: &Config) -> anyhow::Result<Store> {
     Store::connect(&config.database.url)
         .await
-        .with_context(|| format!("database {}", config.database.url))
+        .with_context(|| format!("database {}", redact_credentials(&config.database.url)))
 }
 
 /// `hotline accounts add`.
@@ -154,7 +154,10 @@ pub async fn export_cdrs(config: &Config) -> anyhow::Result<ExitCode> {
 pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
     let store = store(config).await?;
     store.migrate().await?;
-    println!("database {} is up to date", config.database.url);
+    println!(
+        "database {} is up to date",
+        redact_credentials(&config.database.url)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -90,3 +90,17 @@ pub fn this_threads_nice() -> i32 {
     // SAFETY: plain integers in and out.
     unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
 }
+
+/// This machine's host name, if it has one that is UTF-8.
+pub fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length; gethostname NUL-terminates within it
+    // when the name fits, and we stop at the first NUL or the end either way.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if status != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    let name = std::str::from_utf8(&buffer[..end]).ok()?;
+    (!name.is_empty()).then(|| name.to_owned())
+}

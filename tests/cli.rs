@@ -204,7 +204,7 @@ fn cdr_export_starts_with_the_agreed_header() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "call_id,caller,called,answered_at,ended_at,duration_ms,billed_minutes,amount,currency,outcome\n"
+        "call_id,caller,called,answered_at,ended_at,duration_ms,billed_minutes,amount,currency,outcome,node\n"
     );
 }
 

@@ -1,5 +1,5 @@
 -- hotline schema, PostgreSQL dialect: the same tables as migrations/sqlite/0001_initial.sql.
--- Not wired yet (PostgreSQL support comes in a later issue); kept in step with the SQLite file.
+-- Times are Unix milliseconds (BIGINT), as in SQLite; the two directories keep the same versions.
 
 CREATE TABLE accounts (
     code              TEXT    PRIMARY KEY CHECK (length(code) = 10),

@@ -15,6 +15,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::domain::NodeId;
 use crate::ivr::Entry;
 use crate::media::dtmf::DtmfMode;
 
@@ -22,6 +23,7 @@ use crate::media::dtmf::DtmfMode;
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    pub node: NodeSection,
     pub sip: SipSection,
     pub media: MediaSection,
     pub database: DatabaseSection,
@@ -30,6 +32,13 @@ pub struct Config {
     pub billing: BillingSection,
     pub security: SecuritySection,
     pub log: LogSection,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeSection {
+    /// This node's name in a cluster, recorded on every CDR it answers (default: the host name).
+    pub id: NodeId,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -85,7 +94,7 @@ pub struct MediaSection {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSection {
-    /// `sqlite://FILE` (created if missing) or, later, `postgres://…`.
+    /// `sqlite://FILE` (created if missing) or `postgres://USER:PASS@HOST:PORT/DB`.
     pub url: String,
 }
 
@@ -122,6 +131,10 @@ pub struct BillingSection {
     pub currency: String,
     /// Tell the caller the rate before the menu.
     pub announce_rate: bool,
+    /// A call on another node whose last billing tick reached the database longer ago than this
+    /// is taken for the call of a dead node, and its CDR is closed from its ticks. Live calls tick
+    /// every 60 s, so this must be more than 60.
+    pub orphan_after_seconds: u64,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -201,6 +214,16 @@ impl Default for PromptsSection {
     }
 }
 
+impl Default for NodeSection {
+    fn default() -> Self {
+        let fallback = || NodeId::parse("hotline").expect("a valid literal");
+        let id = crate::os::host_name()
+            .and_then(|name| NodeId::parse(&name).ok())
+            .unwrap_or_else(fallback);
+        NodeSection { id }
+    }
+}
+
 impl Default for IvrSection {
     fn default() -> Self {
         IvrSection {
@@ -220,6 +243,7 @@ impl Default for BillingSection {
             rate_per_minute: 1000,
             currency: "VND".into(),
             announce_rate: true,
+            orphan_after_seconds: 150,
         }
     }
 }
@@ -392,7 +416,10 @@ impl Config {
         {
             return Err(ConfigError::new(
                 "database.url",
-                format!("{url:?} must start with sqlite: or postgres://"),
+                format!(
+                    "{:?} must start with sqlite: or postgres://",
+                    crate::store::redact_credentials(url)
+                ),
             ));
         }
         let ivr = &self.ivr;
@@ -426,6 +453,15 @@ impl Config {
             return Err(ConfigError::new(
                 "billing.currency",
                 format!("{currency:?} is not an ISO 4217 code like \"VND\""),
+            ));
+        }
+        let orphan_after = self.billing.orphan_after_seconds;
+        if !(61..=86_400).contains(&orphan_after) {
+            return Err(ConfigError::new(
+                "billing.orphan_after_seconds",
+                format!(
+                    "{orphan_after} is outside 61..=86400 (live calls tick every 60 s, so it must be more than 60)"
+                ),
             ));
         }
         let security = &self.security;
@@ -502,6 +538,10 @@ impl Config {
 
     pub fn max_call_duration(&self) -> Duration {
         Duration::from_secs(self.ivr.max_call_seconds)
+    }
+
+    pub fn orphan_after(&self) -> Duration {
+        Duration::from_secs(self.billing.orphan_after_seconds)
     }
 
     pub fn lockout_window(&self) -> Duration {

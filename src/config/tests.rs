@@ -38,6 +38,14 @@ fn every_key_has_a_default() {
     assert_eq!(config.billing.rate_per_minute, 1000);
     assert_eq!(config.billing.currency, "VND");
     assert!(config.billing.announce_rate);
+    assert_eq!(config.orphan_after(), Duration::from_secs(150));
+    assert_eq!(
+        Some(config.node.id.as_str().to_owned()),
+        crate::os::host_name().filter(|name| crate::domain::NodeId::parse(name).is_ok()),
+        "the node is named after its host"
+    );
+    let named = load_in_jail(None, &[("HOTLINE_NODE__ID", "hotline-b")]).unwrap();
+    assert_eq!(named.node.id.as_str(), "hotline-b");
     assert!(config.security.pepper.is_none());
     assert_eq!(config.security.max_failures_per_caller, 5);
     assert_eq!(config.security.max_failures_per_code, 3);
@@ -125,8 +133,20 @@ fn a_bad_value_names_its_key_in_one_line() {
     let e = error_of(None, &[("HOTLINE_SIP__TRUSTED_PEERS", "10.0.0.1,pbx")]);
     assert!(e.problem.contains("\"pbx\" is not an IP address"), "{e}");
 
-    let e = error_of(None, &[("HOTLINE_DATABASE__URL", "mysql://x")]);
+    let e = error_of(
+        None,
+        &[("HOTLINE_DATABASE__URL", "mysql://root:hunter2@db/x")],
+    );
     assert_eq!(e.key, "database.url");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+
+    let e = error_of(None, &[("HOTLINE_NODE__ID", "node a")]);
+    assert_eq!(e.key, "node.id");
+    assert!(e.problem.contains("letters, digits"), "{e}");
+
+    let e = error_of(None, &[("HOTLINE_BILLING__ORPHAN_AFTER_SECONDS", "60")]);
+    assert_eq!(e.key, "billing.orphan_after_seconds");
+    assert!(e.problem.contains("more than 60"), "{e}");
 
     let e = error_of(None, &[("HOTLINE_BILLING__CURRENCY", "dong")]);
     assert_eq!(e.key, "billing.currency");

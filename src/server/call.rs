@@ -114,6 +114,7 @@ async fn open_cdr(services: &Services, info: &CallInfo, answered_at: OffsetDateT
         called: info.called.clone(),
         source: info.source.to_string(),
         answered_at,
+        node: services.config.node.id.clone(),
     };
     // The store bills minute 1 in the same transaction that opens the CDR.
     if let Err(e) = services.store.open_cdr(&cdr).await {

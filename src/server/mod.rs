@@ -10,6 +10,7 @@
 
 mod billing_clock;
 mod call;
+mod orphan_sweeper;
 mod timers;
 
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ use crate::config::Config;
 use crate::ivr::FlowConfig;
 use crate::media::{MediaPump, PortPool, PromptLibrary, ThreadPriority};
 use crate::sip::{SipConfig, SipServer};
-use crate::store::{Hasher, Limits, Pepper, PepperSource, Store};
+use crate::store::{Hasher, Limits, Pepper, PepperSource, Store, redact_credentials};
 
 /// What every call shares: read-only configuration and handles to pooled resources.
 pub struct Services {
@@ -57,7 +58,7 @@ impl Services {
 pub async fn open_store(config: &Config) -> anyhow::Result<(Store, Hasher, Limits)> {
     let store = Store::connect(&config.database.url)
         .await
-        .with_context(|| format!("database {}", config.database.url))?;
+        .with_context(|| format!("database {}", redact_credentials(&config.database.url)))?;
     let (pepper, source) = Pepper::load(config.security.pepper.as_deref(), &config.database.url)
         .context("security.pepper")?;
     if let PepperSource::GeneratedFile(path) = &source {
@@ -91,7 +92,11 @@ impl Server {
             .with_context(|| format!("prompts.dir {}", config.prompts.dir.display()))?;
         let (store, hasher, limits) = open_store(&config).await?;
         let closed = store
-            .close_interrupted(config.billing.rate_per_minute, &config.billing.currency)
+            .close_interrupted(
+                &config.node.id,
+                config.billing.rate_per_minute,
+                &config.billing.currency,
+            )
             .await
             .context("closing CDRs left open by a crash")?;
         if closed > 0 {
@@ -134,6 +139,7 @@ impl Server {
 
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
+        tokio::spawn(orphan_sweeper::run(services.clone(), shutdown.clone()));
         let task = tokio::spawn(async move {
             let calls = TaskTracker::new();
             loop {

@@ -1,8 +1,9 @@
 //! Accounts: who may reset a password, from which number.
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
+use super::backend::LockKey;
 use super::{Store, StoreError, clock};
 use crate::domain::{AccountKey, InsuranceCode, PersonalId, PhoneNumber};
 
@@ -47,16 +48,17 @@ pub(crate) enum Upsert {
     Unchanged,
 }
 
-/// The columns of `accounts` in the order [`Account::from_row`] reads them.
-const SELECT_BY_CODE: &str = "SELECT code, personal_id, phone, registered, password_hash, password_reset_at \
-                              FROM accounts WHERE code = $1";
-const SELECT_BY_PERSONAL_ID: &str = "SELECT code, personal_id, phone, registered, password_hash, password_reset_at \
-                                     FROM accounts WHERE personal_id = $1";
+/// The columns of `accounts` in the order [`Account::from_row`] reads them. `registered` is read
+/// as 0/1: sqlx's `any` driver cannot decode a column SQLite declares BOOLEAN.
+const SELECT_BY_CODE: &str = "SELECT code, personal_id, phone, CASE WHEN registered THEN 1 ELSE 0 END, \
+                              password_hash, password_reset_at FROM accounts WHERE code = $1";
+const SELECT_BY_PERSONAL_ID: &str = "SELECT code, personal_id, phone, CASE WHEN registered THEN 1 ELSE 0 END, \
+                                     password_hash, password_reset_at FROM accounts WHERE personal_id = $1";
 type AccountRow = (
     String,
     Option<String>,
     String,
-    bool,
+    i64,
     Option<String>,
     Option<i64>,
 );
@@ -71,7 +73,7 @@ impl Account {
                 .map(|p| PersonalId::parse(&p).map_err(|e| corrupt("accounts.personal_id", e)))
                 .transpose()?,
             phone: PhoneNumber::parse(&phone).map_err(|e| corrupt("accounts.phone", e))?,
-            registered,
+            registered: registered != 0,
             password_hash,
             password_reset_at: reset_at
                 .map(|ms| clock::from_millis(ms, "accounts.password_reset_at"))
@@ -91,7 +93,9 @@ impl Store {
     /// Adds an account, or updates the one with the same code. A stored password hash is never
     /// touched, and a personal ID already on record is kept when `account` names none.
     pub async fn add_account(&self, account: &NewAccount) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self
+            .begin_write(&[LockKey::Account(account.code.as_str())])
+            .await?;
         upsert_account(&mut tx, account).await?;
         tx.commit().await?;
         Ok(())
@@ -105,7 +109,7 @@ impl Store {
 }
 
 pub(crate) async fn find_account(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     key: &AccountKey,
 ) -> Result<Option<Account>, StoreError> {
     let sql = match key {
@@ -121,7 +125,7 @@ pub(crate) async fn find_account(
 
 /// Inserts or updates one account inside the caller's transaction.
 pub(crate) async fn upsert_account(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     account: &NewAccount,
 ) -> Result<Upsert, StoreError> {
     if let Some(personal_id) = &account.personal_id {
@@ -169,11 +173,9 @@ pub(crate) async fn upsert_account(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{account, key, temp_store, with_personal_id};
+    use crate::store::testing::{account, key, on_both_databases, with_personal_id};
 
-    #[tokio::test]
-    async fn an_account_is_found_by_code_and_by_personal_id() {
-        let (_dir, store) = temp_store().await;
+    async fn an_account_is_found_by_code_and_by_personal_id(store: Store) {
         store
             .add_account(&with_personal_id(
                 account("0123456789", "0912345678"),
@@ -211,9 +213,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn adding_again_updates_but_keeps_the_hash_and_the_personal_id() {
-        let (_dir, store) = temp_store().await;
+    async fn adding_again_updates_but_keeps_the_hash_and_the_personal_id(store: Store) {
         store
             .add_account(&with_personal_id(
                 account("0123456789", "0912345678"),
@@ -242,9 +242,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_personal_id_belongs_to_one_account_only() {
-        let (_dir, store) = temp_store().await;
+    async fn a_personal_id_belongs_to_one_account_only(store: Store) {
         store
             .add_account(&with_personal_id(
                 account("0123456789", "0912345678"),
@@ -269,9 +267,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn debug_shows_neither_identifiers_nor_hash() {
-        let (_dir, store) = temp_store().await;
+    async fn debug_shows_neither_identifiers_nor_hash(store: Store) {
         store
             .add_account(&with_personal_id(
                 account("0123456789", "0912345678"),
@@ -290,4 +286,11 @@ mod tests {
             "{debug}"
         );
     }
+
+    on_both_databases!(
+        an_account_is_found_by_code_and_by_personal_id,
+        adding_again_updates_but_keeps_the_hash_and_the_personal_id,
+        a_personal_id_belongs_to_one_account_only,
+        debug_shows_neither_identifiers_nor_hash,
+    );
 }

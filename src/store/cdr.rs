@@ -2,14 +2,15 @@
 //!
 //! A CDR opens when the 200 OK is sent, together with the tick of minute 1. The driver writes a
 //! tick at the start of every later minute; at hang-up the CDR is closed with its duration, billed
-//! minutes and amount. If the process dies mid-call, [`Store::close_interrupted`] closes the CDR at
-//! start-up from its ticks: every minute that was ticked is billed, none twice.
+//! minutes and amount. If the process dies mid-call, its CDRs are closed from their ticks, billed
+//! minutes = ticks written, none twice: by the node itself when it starts again
+//! ([`Store::close_interrupted`]), or, in a cluster, by a surviving node once the dead node's ticks
+//! have stopped (`orphans`).
 
 use time::OffsetDateTime;
 
-use super::billing;
-use super::{Store, StoreError, clock};
-use crate::domain::{CallId, Outcome, PhoneNumber};
+use super::{Backend, Store, StoreError, billing, clock};
+use crate::domain::{CallId, NodeId, Outcome, PhoneNumber};
 
 /// What is known of a call when it is answered.
 #[derive(Clone, Debug)]
@@ -23,6 +24,8 @@ pub struct NewCdr {
     /// Where the INVITE came from (`ip:port`).
     pub source: String,
     pub answered_at: OffsetDateTime,
+    /// The node that answered.
+    pub node: NodeId,
 }
 
 /// A CDR as stored; the `ended` fields are `None` while the call lasts.
@@ -40,6 +43,8 @@ pub struct CdrRow {
     pub amount: Option<i64>,
     pub currency: Option<String>,
     pub outcome: Option<Outcome>,
+    /// The node that answered (`None` on calls from before nodes were recorded).
+    pub node: Option<String>,
 }
 
 pub(crate) type CdrTuple = (
@@ -55,10 +60,11 @@ pub(crate) type CdrTuple = (
     Option<i64>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 pub(crate) const CDR_COLUMNS: &str = "call_id, caller_raw, caller, called, source, answered_at, ended_at, \
-                                      duration_ms, billed_minutes, amount, currency, outcome";
+                                      duration_ms, billed_minutes, amount, currency, outcome, node";
 
 impl CdrRow {
     pub(crate) fn from_tuple(row: CdrTuple) -> Result<CdrRow, StoreError> {
@@ -75,6 +81,7 @@ impl CdrRow {
             amount,
             currency,
             outcome,
+            node,
         ) = row;
         Ok(CdrRow {
             call_id: CallId::new(call_id),
@@ -98,6 +105,7 @@ impl CdrRow {
                     })
                 })
                 .transpose()?,
+            node,
         })
     }
 }
@@ -107,10 +115,10 @@ impl Store {
     /// transaction. Opening the same call twice changes nothing.
     pub async fn open_cdr(&self, cdr: &NewCdr) -> Result<(), StoreError> {
         let answered_at = clock::to_millis(cdr.answered_at)?;
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write(&[]).await?;
         sqlx::query(
-            "INSERT INTO cdrs (call_id, caller_raw, caller, called, source, answered_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (call_id) DO NOTHING",
+            "INSERT INTO cdrs (call_id, caller_raw, caller, called, source, answered_at, node) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (call_id) DO NOTHING",
         )
         .bind(cdr.call_id.as_str())
         .bind(&cdr.caller_raw)
@@ -118,9 +126,10 @@ impl Store {
         .bind(&cdr.called)
         .bind(&cdr.source)
         .bind(answered_at)
+        .bind(cdr.node.as_str())
         .execute(&mut *tx)
         .await?;
-        insert_tick(&mut tx, &cdr.call_id, 1, answered_at).await?;
+        insert_tick(&mut tx, self.backend(), &cdr.call_id, 1, answered_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -133,7 +142,14 @@ impl Store {
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        insert_tick(&mut conn, call_id, minute, clock::to_millis(at)?).await
+        insert_tick(
+            &mut conn,
+            self.backend(),
+            call_id,
+            minute,
+            clock::to_millis(at)?,
+        )
+        .await
     }
 
     /// Closes the CDR of a call that ended at `ended_at`, billed per started minute at
@@ -148,7 +164,7 @@ impl Store {
         currency: &str,
     ) -> Result<bool, StoreError> {
         let ended_ms = clock::to_millis(ended_at)?;
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write(&[]).await?;
         let open: Option<(i64,)> =
             sqlx::query_as("SELECT answered_at FROM cdrs WHERE call_id = $1 AND ended_at IS NULL")
                 .bind(call_id.as_str())
@@ -161,9 +177,11 @@ impl Store {
         let duration_ms = ended_ms.saturating_sub(answered_ms).max(0);
         let minutes = billing::billed_minutes(duration_ms.unsigned_abs());
         let amount = billing::amount(minutes, rate_per_minute);
-        sqlx::query(
+        // Still open: a survivor may have closed it as interrupted meanwhile (see `orphans`), and
+        // what it billed then stands.
+        let updated = sqlx::query(
             "UPDATE cdrs SET ended_at = $2, duration_ms = $3, billed_minutes = $4, amount = $5, currency = $6, \
-             outcome = $7 WHERE call_id = $1",
+             outcome = $7 WHERE call_id = $1 AND ended_at IS NULL",
         )
         .bind(call_id.as_str())
         .bind(ended_ms)
@@ -175,35 +193,29 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(updated.rows_affected() == 1)
     }
 
-    /// Closes every CDR a crash left open, from its ticks: billed minutes = ticks written, ended at
-    /// the last tick, outcome `interrupted`. Run once at start-up, before any call is answered (a
-    /// live call's CDR is open too). Returns how many were closed.
+    /// Closes every CDR that this node's previous run left open, from its ticks (see
+    /// [`CLOSE_FROM_TICKS`]). Run once at start-up, before any call is answered. CDRs of other
+    /// nodes are theirs (their calls may be live); CDRs without a node predate clusters and can
+    /// only be this node's. Returns how many were closed.
     pub async fn close_interrupted(
         &self,
+        node: &NodeId,
         rate_per_minute: u32,
         currency: &str,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let result = sqlx::query(
-            "UPDATE cdrs SET \
-                 ended_at = COALESCE((SELECT MAX(t.at) FROM billing_ticks t WHERE t.call_id = cdrs.call_id), answered_at), \
-                 duration_ms = COALESCE((SELECT MAX(t.at) FROM billing_ticks t WHERE t.call_id = cdrs.call_id), answered_at) \
-                               - answered_at, \
-                 billed_minutes = (SELECT COUNT(*) FROM billing_ticks t WHERE t.call_id = cdrs.call_id), \
-                 amount = (SELECT COUNT(*) FROM billing_ticks t WHERE t.call_id = cdrs.call_id) * $1, \
-                 currency = $2, \
-                 outcome = $3 \
-             WHERE ended_at IS NULL",
-        )
-        .bind(i64::from(rate_per_minute))
-        .bind(currency)
-        .bind(Outcome::Interrupted.as_str())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{CLOSE_FROM_TICKS} AND (node = $4 OR node IS NULL)"
+        ));
+        let result = sqlx::query(sql)
+            .bind(i64::from(rate_per_minute))
+            .bind(currency)
+            .bind(Outcome::Interrupted.as_str())
+            .bind(node.as_str())
+            .execute(self.pool())
+            .await?;
         Ok(result.rows_affected())
     }
 
@@ -235,13 +247,34 @@ impl Store {
     }
 }
 
+/// Closes open CDRs as `interrupted` from their ticks: billed minutes = ticks written, ended at the
+/// last tick. One statement, and only rows still open, so two nodes closing the same CDR at once
+/// close it once. Binds $1 = rate per minute, $2 = currency, $3 = outcome; callers add the
+/// condition that picks the rows (`AND …`).
+pub(crate) const CLOSE_FROM_TICKS: &str = "UPDATE cdrs SET \
+         ended_at = COALESCE((SELECT MAX(t.at) FROM billing_ticks t WHERE t.call_id = cdrs.call_id), answered_at), \
+         duration_ms = COALESCE((SELECT MAX(t.at) FROM billing_ticks t WHERE t.call_id = cdrs.call_id), answered_at) \
+                       - answered_at, \
+         billed_minutes = (SELECT COUNT(*) FROM billing_ticks t WHERE t.call_id = cdrs.call_id), \
+         amount = (SELECT COUNT(*) FROM billing_ticks t WHERE t.call_id = cdrs.call_id) * $1, \
+         currency = $2, \
+         outcome = $3 \
+     WHERE ended_at IS NULL";
+
+/// Writes a tick; `recorded_at` is the database's clock (see migrations/*/0002_cluster.sql).
 async fn insert_tick(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     call_id: &CallId,
     minute: u32,
     at_ms: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO billing_ticks (call_id, minute, at) VALUES ($1, $2, $3) ON CONFLICT (call_id, minute) DO NOTHING")
+    let sql = sqlx::AssertSqlSafe(format!(
+        "INSERT INTO billing_ticks (call_id, minute, at, recorded_at) VALUES ($1, $2, $3, {}) \
+         ON CONFLICT (call_id, minute) DO NOTHING",
+        backend.now_millis_sql()
+    ));
+    sqlx::query(sql)
         .bind(call_id.as_str())
         .bind(i64::from(minute))
         .bind(at_ms)
@@ -257,7 +290,7 @@ fn saturating_i64(value: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{at, phone, temp_store};
+    use crate::store::testing::{at, node, on_both_databases, phone};
 
     fn new_cdr(id: &str, answered_s: f64) -> NewCdr {
         NewCdr {
@@ -267,6 +300,7 @@ mod tests {
             called: "19009068".into(),
             source: "192.0.2.10:5060".into(),
             answered_at: at(answered_s),
+            node: node("node-a"),
         }
     }
 
@@ -281,9 +315,7 @@ mod tests {
         store.cdr(&CallId::new(id)).await.unwrap().unwrap()
     }
 
-    #[tokio::test]
-    async fn opening_writes_the_first_minute_and_ticks_are_idempotent() {
-        let (_dir, store) = temp_store().await;
+    async fn opening_writes_the_first_minute_and_ticks_are_idempotent(store: Store) {
         let id = CallId::new("a@host");
         store.open_cdr(&new_cdr("a@host", 0.0)).await.unwrap();
         store.open_cdr(&new_cdr("a@host", 5.0)).await.unwrap();
@@ -297,9 +329,7 @@ mod tests {
         assert_eq!(row.caller.as_deref(), Some("+84912345678"));
     }
 
-    #[tokio::test]
-    async fn closing_bills_every_started_minute() {
-        let (_dir, store) = temp_store().await;
+    async fn closing_bills_every_started_minute(store: Store) {
         for (id, seconds, minutes) in [
             ("a", 59.999, 1),
             ("b", 60.0, 1),
@@ -317,9 +347,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn closing_twice_changes_nothing() {
-        let (_dir, store) = temp_store().await;
+    async fn closing_twice_changes_nothing(store: Store) {
         let first = closed_after(&store, "a", 61.0).await;
         let id = CallId::new("a");
         assert!(
@@ -337,16 +365,20 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_crash_leaves_cdrs_closed_from_their_ticks_at_the_next_start() {
-        let (_dir, store) = temp_store().await;
+    async fn a_crash_leaves_cdrs_closed_from_their_ticks_at_the_next_start(store: Store) {
         let id = CallId::new("crashed");
         store.open_cdr(&new_cdr("crashed", 0.0)).await.unwrap();
         store.record_tick(&id, 2, at(60.0)).await.unwrap();
         store.record_tick(&id, 3, at(120.0)).await.unwrap();
         let done = closed_after(&store, "finished", 30.0).await;
 
-        assert_eq!(store.close_interrupted(1000, "VND").await.unwrap(), 1);
+        assert_eq!(
+            store
+                .close_interrupted(&node("node-a"), 1000, "VND")
+                .await
+                .unwrap(),
+            1
+        );
         let row = store.cdr(&id).await.unwrap().unwrap();
         assert_eq!(row.outcome, Some(Outcome::Interrupted));
         assert_eq!(row.billed_minutes, Some(3));
@@ -358,9 +390,19 @@ mod tests {
             done
         );
         assert_eq!(
-            store.close_interrupted(1000, "VND").await.unwrap(),
+            store
+                .close_interrupted(&node("node-a"), 1000, "VND")
+                .await
+                .unwrap(),
             0,
             "nothing is billed twice"
         );
     }
+
+    on_both_databases!(
+        opening_writes_the_first_minute_and_ticks_are_idempotent,
+        closing_bills_every_started_minute,
+        closing_twice_changes_nothing,
+        a_crash_leaves_cdrs_closed_from_their_ticks_at_the_next_start,
+    );
 }

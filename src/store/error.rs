@@ -1,19 +1,18 @@
 //! The store's one error type. Messages name what failed, never the values involved: no password,
-//! hash, insurance code or personal ID can reach a log line through a `StoreError`.
-
-use std::path::PathBuf;
+//! hash, insurance code or personal ID can reach a log line through a `StoreError`, and a
+//! database URL appears only with its password cut out.
 
 /// What went wrong talking to the database, or reading what it holds.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "database URL {url:?} is not supported yet: only sqlite: URLs are (PostgreSQL comes later)"
+        "database URL {url:?} is not supported: use sqlite://FILE or postgres://USER:PASS@HOST:PORT/DB"
     )]
     UnsupportedDatabase { url: String },
-    #[error("database URL {url:?} is invalid: {source}")]
-    BadUrl { url: String, source: sqlx::Error },
-    #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
+    #[error("database URL {url:?} is invalid: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot open the database {database}: {reason}")]
+    Open { database: String, reason: String },
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

@@ -9,8 +9,8 @@ use time::macros::format_description;
 use super::cdr::{CDR_COLUMNS, CdrRow, CdrTuple};
 use super::{Store, StoreError, clock};
 
-/// The export's header line, which billing tools rely on.
-pub const CDR_CSV_HEADER: [&str; 10] = [
+/// The export's header line, which billing tools rely on: new columns go at the end.
+pub const CDR_CSV_HEADER: [&str; 11] = [
     "call_id",
     "caller",
     "called",
@@ -21,6 +21,7 @@ pub const CDR_CSV_HEADER: [&str; 10] = [
     "amount",
     "currency",
     "outcome",
+    "node",
 ];
 
 /// RFC 3339 in UTC with milliseconds: `2026-11-23T11:52:07.123Z`.
@@ -85,7 +86,7 @@ impl Store {
     }
 }
 
-fn csv_fields(row: &CdrRow) -> Result<[String; 10], time::error::Format> {
+fn csv_fields(row: &CdrRow) -> Result<[String; 11], time::error::Format> {
     let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
     Ok([
         row.call_id.as_str().to_owned(),
@@ -100,6 +101,7 @@ fn csv_fields(row: &CdrRow) -> Result<[String; 10], time::error::Format> {
         row.outcome
             .map(|o| o.as_str().to_owned())
             .unwrap_or_default(),
+        row.node.clone().unwrap_or_default(),
     ])
 }
 
@@ -112,11 +114,9 @@ mod tests {
     use super::*;
     use crate::domain::{CallId, Outcome};
     use crate::store::NewCdr;
-    use crate::store::testing::{at, phone, temp_store};
+    use crate::store::testing::{at, node, on_both_databases, phone};
 
-    #[tokio::test]
-    async fn cdrs_are_exported_oldest_first_with_the_billing_header() {
-        let (_dir, store) = temp_store().await;
+    async fn cdrs_are_exported_oldest_first_with_the_billing_header(store: Store) {
         let cdr = |id: &str, caller: Option<&str>, seconds| NewCdr {
             call_id: CallId::new(id),
             caller_raw: "sip:0912345678@pbx".into(),
@@ -124,6 +124,7 @@ mod tests {
             called: "19009068".into(),
             source: "192.0.2.10:5060".into(),
             answered_at: at(seconds),
+            node: node("node-a"),
         };
         store.open_cdr(&cdr("second", None, 10.0)).await.unwrap();
         store
@@ -148,16 +149,14 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "call_id,caller,called,answered_at,ended_at,duration_ms,billed_minutes,amount,currency,outcome",
-                "first,+84912345678,19009068,2026-11-23T08:00:00.250Z,2026-11-23T08:01:00.251Z,60001,2,2000,VND,mismatch",
-                "second,sip:0912345678@pbx,19009068,2026-11-23T08:00:10.000Z,,,,,,",
+                "call_id,caller,called,answered_at,ended_at,duration_ms,billed_minutes,amount,currency,outcome,node",
+                "first,+84912345678,19009068,2026-11-23T08:00:00.250Z,2026-11-23T08:01:00.251Z,60001,2,2000,VND,mismatch,node-a",
+                "second,sip:0912345678@pbx,19009068,2026-11-23T08:00:10.000Z,,,,,,,node-a",
             ]
         );
     }
 
-    #[tokio::test]
-    async fn an_empty_database_exports_the_header_alone() {
-        let (_dir, store) = temp_store().await;
+    async fn an_empty_database_exports_the_header_alone(store: Store) {
         let mut out = Vec::new();
         assert_eq!(store.export_cdrs(&mut out).await.unwrap(), 0);
         assert_eq!(
@@ -166,9 +165,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn large_tables_are_exported_page_by_page_without_loss_or_repeat() {
-        let (_dir, store) = temp_store().await;
+    async fn large_tables_are_exported_page_by_page_without_loss_or_repeat(store: Store) {
         // 2,500 CDRs, several sharing each answer time, so pages split inside equal timestamps.
         sqlx::query(
             "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2499) \
@@ -188,4 +185,10 @@ mod tests {
             .collect();
         assert_eq!(ids.len(), 2500);
     }
+
+    on_both_databases!(
+        cdrs_are_exported_oldest_first_with_the_billing_header,
+        an_empty_database_exports_the_header_alone,
+        large_tables_are_exported_page_by_page_without_loss_or_repeat,
+    );
 }

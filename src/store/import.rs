@@ -80,11 +80,7 @@ impl Store {
     pub async fn import_csv_bytes(&self, csv: &[u8]) -> Result<ImportReport, ImportError> {
         let Parsed { rows, mut errors } = parse_rows(csv)?;
         let mut report = ImportReport::default();
-        let mut tx = self
-            .pool()
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::from)?;
+        let mut tx = self.begin_write(&[]).await?;
         for (line, account) in rows {
             match accounts::upsert_account(&mut tx, &account).await {
                 Ok(Upsert::Added | Upsert::Updated) => report.imported += 1,
@@ -251,16 +247,14 @@ fn parse_registered(text: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{key, temp_store};
+    use crate::store::testing::{key, on_both_databases};
 
     const GOOD: &str = "code,phone,personal_id,registered\n\
                         0123456789,0912345678,001085012345,true\n\
                         1111111111,+84 98 765 4321,,0\n\
                         2222222222,01681234567,,\n";
 
-    #[tokio::test]
-    async fn good_rows_are_imported_and_a_second_import_changes_nothing() {
-        let (_dir, store) = temp_store().await;
+    async fn good_rows_are_imported_and_a_second_import_changes_nothing(store: Store) {
         let first = store.import_csv_bytes(GOOD.as_bytes()).await.unwrap();
         assert_eq!(
             first,
@@ -310,9 +304,9 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn bad_rows_are_reported_with_line_field_and_reason_and_good_ones_still_imported() {
-        let (_dir, store) = temp_store().await;
+    async fn bad_rows_are_reported_with_line_field_and_reason_and_good_ones_still_imported(
+        store: Store,
+    ) {
         let csv = "code,phone,personal_id,registered\n\
                    0123456789,0912345678,,yes\n\
                    012345678,0912345678,,yes\n\
@@ -356,9 +350,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_personal_id_held_by_another_account_is_a_row_error() {
-        let (_dir, store) = temp_store().await;
+    async fn a_personal_id_held_by_another_account_is_a_row_error(store: Store) {
         let csv = "code,phone,personal_id,registered\n\
                    0123456789,0912345678,001085012345,1\n\
                    1111111111,0987654321,001085012345,1\n";
@@ -378,9 +370,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_wrong_header_stops_the_import_and_names_what_is_expected() {
-        let (_dir, store) = temp_store().await;
+    async fn a_wrong_header_stops_the_import_and_names_what_is_expected(store: Store) {
         let err = store
             .import_csv_bytes("code,phone,registered\n0123456789,0912345678,1\n".as_bytes())
             .await
@@ -402,9 +392,7 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn a_byte_order_mark_and_spaces_are_tolerated() {
-        let (_dir, store) = temp_store().await;
+    async fn a_byte_order_mark_and_spaces_are_tolerated(store: Store) {
         let csv =
             "\u{feff}code, phone, personal_id, registered\r\n 0123456789 , 0912345678 ,, YES\r\n";
         let report = store.import_csv_bytes(csv.as_bytes()).await.unwrap();
@@ -418,9 +406,8 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_file_is_read_from_its_path() {
-        let (dir, store) = temp_store().await;
+    async fn a_file_is_read_from_its_path(store: Store) {
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("accounts.csv");
         std::fs::write(&path, GOOD).unwrap();
         assert_eq!(store.import_csv(&path).await.unwrap().imported, 3);
@@ -430,4 +417,13 @@ mod tests {
             .unwrap_err();
         assert!(missing.to_string().contains("nope.csv"), "{missing}");
     }
+
+    on_both_databases!(
+        good_rows_are_imported_and_a_second_import_changes_nothing,
+        bad_rows_are_reported_with_line_field_and_reason_and_good_ones_still_imported,
+        a_personal_id_held_by_another_account_is_a_row_error,
+        a_wrong_header_stops_the_import_and_names_what_is_expected,
+        a_byte_order_mark_and_spaces_are_tolerated,
+        a_file_is_read_from_its_path,
+    );
 }

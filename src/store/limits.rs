@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
 use super::{Store, StoreError, clock};
@@ -67,7 +67,7 @@ impl Store {
 
 /// Whether any of the three limits is reached for this caller and key at `now`.
 pub(crate) async fn locked_out(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     limits: &Limits,
     caller: &PhoneNumber,
     key: &AccountKey,
@@ -92,7 +92,7 @@ pub(crate) async fn locked_out(
 
 /// Resets of the account `key` names, whichever of its two identifiers each reset was keyed with.
 pub(crate) async fn account_resets(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     key: &AccountKey,
     since: i64,
 ) -> Result<i64, StoreError> {
@@ -108,7 +108,7 @@ pub(crate) async fn account_resets(
 }
 
 async fn caller_failures(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     caller: &PhoneNumber,
     since: i64,
 ) -> Result<i64, StoreError> {
@@ -124,7 +124,7 @@ async fn caller_failures(
 
 /// Records one attempt; `account_code` names the account for a reset.
 pub(crate) async fn record_attempt(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     kind: AttemptKind,
     caller: &PhoneNumber,
     key: &AccountKey,

@@ -1,36 +1,36 @@
 //! Everything persistent: accounts, password resets and their limits, CDRs and billing ticks.
 //!
-//! One SQLite file by default (WAL, `synchronous=NORMAL`), created and migrated on connect.
-//! Every transaction that reads and then writes starts with `BEGIN IMMEDIATE`: under WAL a plain
-//! `BEGIN` takes its write lock only at the first write, and that lock upgrade fails at once with
-//! "database is locked" instead of waiting out `busy_timeout` (see DEPENDENCIES.md). Queries use
-//! `$1` placeholders, which PostgreSQL also understands, so the PostgreSQL port is a matter of a
-//! second pool type and `migrations/postgres/`.
+//! One SQLite file by default (WAL, `synchronous=NORMAL`), created and migrated on connect; or a
+//! PostgreSQL database shared by several nodes. The same SQL runs on both ([`backend`] says what
+//! differs: write locks and the database's clock). Queries use `$1` placeholders, integer
+//! milliseconds for time, and no type either database lacks.
 
 mod accounts;
+mod backend;
 mod billing;
 mod cdr;
 mod clock;
 mod error;
 mod export;
 mod hasher;
+mod health;
 mod import;
 mod limits;
+mod migrations;
+mod orphans;
 mod pepper;
 mod reset;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod two_nodes_tests;
 
-use std::borrow::Cow;
 use std::path::PathBuf;
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqlSafeStr, SqlitePool};
+use sqlx::AnyPool;
 
 pub use accounts::{Account, NewAccount};
+pub use backend::{Backend, DatabaseUrl, redact_credentials};
 pub use billing::{amount, billed_minutes};
 pub use cdr::{CdrRow, NewCdr};
 pub use error::StoreError;
@@ -38,37 +38,22 @@ pub use export::{CDR_CSV_HEADER, ExportError};
 pub use hasher::{HashError, Hasher};
 pub use import::{IMPORT_CSV_HEADER, ImportError, ImportReport, RowError};
 pub use limits::Limits;
-pub use pepper::{MIN_PEPPER_LEN, Pepper, PepperError, PepperSource, pepper_path};
+pub use pepper::{MIN_PEPPER_LEN, Pepper, PepperSource, pepper_path};
 pub use reset::ResetResult;
-
-/// How long a connection waits for another writer before giving up with "database is locked".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Connections in the pool. SQLite has one writer at a time whatever this says; the rest read
-/// concurrently under WAL.
-const MAX_CONNECTIONS: u32 = 8;
-
-/// The SQLite migrations, compiled into the binary so `hotline` runs from anywhere. Listed by hand
-/// rather than with `sqlx::migrate!` to spare the build sqlx's proc-macro stack; append a line
-/// here for every new file in `migrations/sqlite/`. Checksums match what `migrate!` would compute.
-const SQLITE_MIGRATIONS: [(i64, &str, &str); 1] = [(
-    1,
-    "initial",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-)];
 
 /// A handle on the database, cheap to clone (it is a connection pool).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    url: DatabaseUrl,
 }
 
 impl Store {
     /// Opens the database at `url`, creating the SQLite file if it is missing, and brings its
     /// schema up to date.
     ///
-    /// `sqlite://hotline.db`, `sqlite:path/to.db` and `sqlite::memory:` are understood;
-    /// `postgres://` is refused with [`StoreError::UnsupportedDatabase`] for now.
+    /// `sqlite://hotline.db`, `sqlite:path/to.db`, `sqlite::memory:` and
+    /// `postgres://USER:PASS@HOST:PORT/DB` are understood.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let store = Store::open(url).await?;
         store.migrate().await?;
@@ -78,84 +63,51 @@ impl Store {
     /// Opens the database without migrating it.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let target = DatabaseUrl::parse(url)?;
-        let options = target
-            .options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        // An in-memory database lives as long as its connections: keep exactly one, forever.
-        let pool_options = if target.path.is_none() {
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
-        };
-        let pool = pool_options
-            .connect_with(options)
+        let pool = target
+            .connect_pool()
             .await
             .map_err(|source| StoreError::Open {
-                path: target.path.unwrap_or_else(|| PathBuf::from(":memory:")),
-                source,
+                database: target.redacted(),
+                reason: redact_credentials(&source.to_string()),
             })?;
-        Ok(Store { pool })
+        Ok(Store { pool, url: target })
     }
 
-    /// Applies every migration not yet applied (what `hotline db migrate` runs).
+    /// Applies every migration not yet applied (what `hotline db migrate` runs). Several nodes
+    /// starting at once are safe: the migrator holds a lock while it works.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrations = SQLITE_MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect();
-        Migrator::with_migrations(migrations)
+        migrations::for_backend(self.backend())
             .run(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// Closes every connection, checkpointing the WAL.
+    /// Closes every connection (checkpointing SQLite's WAL).
     pub async fn close(&self) {
         self.pool.close().await;
     }
 
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    /// The database this store opened (its `Debug` hides the password).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
     /// The pool, for this module's operations.
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
-}
 
-/// A database URL read once at the edge.
-struct DatabaseUrl {
-    options: SqliteConnectOptions,
-    /// The database file, or `None` for an in-memory database.
-    path: Option<PathBuf>,
-}
-
-impl DatabaseUrl {
-    fn parse(url: &str) -> Result<DatabaseUrl, StoreError> {
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedDatabase {
-                url: redact_credentials(url),
-            });
-        }
-        let options = SqliteConnectOptions::from_str(url).map_err(|source| StoreError::BadUrl {
-            url: url.to_owned(),
-            source,
-        })?;
-        let path = sqlite_path(url);
-        Ok(DatabaseUrl { options, path })
+    /// Begins a read-then-write transaction that no other writer on `locks` interleaves with.
+    pub(crate) async fn begin_write(
+        &self,
+        locks: &[backend::LockKey<'_>],
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        backend::begin_write(&self.pool, self.backend(), locks).await
     }
 }
 
@@ -167,14 +119,6 @@ pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
     let in_memory = path == ":memory:" || params.split('&').any(|p| p == "mode=memory");
     (!in_memory && !path.is_empty()).then(|| PathBuf::from(path))
-}
-
-/// `scheme://user:secret@host/db` → `scheme://…@host/db`, so an error never shows a password.
-fn redact_credentials(url: &str) -> String {
-    match (url.split_once("://"), url.rsplit_once('@')) {
-        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
-        _ => url.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -225,15 +169,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn postgres_is_refused_clearly_without_showing_credentials() {
-        let err = Store::connect("postgres://hotline:s3cret@db.example/hotline")
+    async fn a_database_that_cannot_be_reached_is_named_without_its_password() {
+        // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+        let err = Store::connect("postgres://hotline:s3cret@127.0.0.1:9/hotline")
             .await
             .unwrap_err();
         let message = err.to_string();
-        assert!(matches!(err, StoreError::UnsupportedDatabase { .. }));
-        assert!(message.contains("not supported yet"), "{message}");
+        assert!(matches!(err, StoreError::Open { .. }), "{message}");
+        assert!(
+            message.contains("postgres://hotline:…@127.0.0.1:9/hotline"),
+            "{message}"
+        );
         assert!(!message.contains("s3cret"), "{message}");
     }
+
+    /// Both schemas have the same tables after migrating, and migrating again changes nothing.
+    async fn migrations_make_the_same_tables_on_both_databases(store: Store) {
+        let sql = match store.backend() {
+            Backend::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name"
+            }
+            Backend::Postgres => {
+                "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '\\_%' ORDER BY 1"
+            }
+        };
+        let tables: Vec<(String,)> = sqlx::query_as(sql).fetch_all(store.pool()).await.unwrap();
+        let names: Vec<&str> = tables.iter().map(|(n,)| n.as_str()).collect();
+        assert_eq!(names, ["accounts", "attempts", "billing_ticks", "cdrs"]);
+        store.migrate().await.unwrap();
+        let (applied,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(applied, 2);
+    }
+
+    testing::on_both_databases!(migrations_make_the_same_tables_on_both_databases);
 
     #[test]
     fn the_database_file_is_found_in_every_sqlite_url_form() {

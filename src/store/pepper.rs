@@ -51,18 +51,27 @@ pub enum PepperError {
     File { path: PathBuf, source: io::Error },
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
+    #[error(
+        "security.pepper must be set with a PostgreSQL database: every node must hash with the same secret \
+         (e.g. HOTLINE_SECURITY__PEPPER from a secret store)"
+    )]
+    RequiredForSharedDatabase,
 }
 
 impl Pepper {
     /// Uses `configured` when given; otherwise the file `<database>.pepper` beside the SQLite
     /// database named by `database_url`, creating it if absent; for an in-memory database, a
-    /// random pepper that lasts as long as the process.
+    /// random pepper that lasts as long as the process. A PostgreSQL database is shared by nodes
+    /// that must all hash with one secret, so there it must be configured.
     pub fn load(
         configured: Option<&str>,
         database_url: &str,
     ) -> Result<(Pepper, PepperSource), PepperError> {
         if let Some(secret) = configured {
             return Pepper::from_configured(secret).map(|p| (p, PepperSource::Configured));
+        }
+        if !database_url.starts_with("sqlite:") {
+            return Err(PepperError::RequiredForSharedDatabase);
         }
         match sqlite_path(database_url) {
             Some(db) => load_or_create_file(&pepper_path(&db)),
@@ -247,6 +256,10 @@ mod tests {
 
     #[test]
     fn an_in_memory_database_gets_a_fresh_pepper_each_time() {
+        assert!(matches!(
+            Pepper::load(None, "postgres://h/db"),
+            Err(PepperError::RequiredForSharedDatabase)
+        ));
         let (a, source) = Pepper::load(None, "sqlite::memory:").unwrap();
         let (b, _) = Pepper::load(None, "sqlite::memory:").unwrap();
         assert_eq!(source, PepperSource::Ephemeral);

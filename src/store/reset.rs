@@ -1,21 +1,24 @@
 //! The one operation of branch 8: check that the caller owns the account, then reset its password.
 //!
-//! In two short write transactions, so the SQLite write lock is never held across the ~30 ms hash:
+//! In two short write transactions, so no lock is ever held across the ~30 ms hash:
 //!
-//! 1. `BEGIN IMMEDIATE`: the limits, the lookup, and on a mismatch the failure record — atomic, so
-//!    concurrent calls from one number cannot slip past the caller limit together.
+//! 1. A write transaction locked on the caller and the keyed code (SQLite: `BEGIN IMMEDIATE`;
+//!    PostgreSQL: advisory locks, see `backend`): the limits, the lookup, and on a mismatch the
+//!    failure record — atomic, so concurrent calls from one number or on one code, on this node or
+//!    another, cannot slip past a limit together.
 //! 2. Hash the new password off-thread (no transaction open).
-//! 3. `BEGIN IMMEDIATE`: re-check the account's reset limit and that it still matches, store the
-//!    hash and the reset time, record the reset; commit. Only then is the password returned to be
-//!    spoken, so a caller never hears a password that was not stored.
+//! 3. A write transaction locked on the account: re-check its reset limit and that it still
+//!    matches, store the hash and the reset time, record the reset; commit. Only then is the
+//!    password returned to be spoken, so a caller never hears a password that was not stored.
 //!
 //! A lockout records nothing: the window then slides on real attempts only, and a caller who keeps
 //! calling while locked out is free again 24 h after their last real failure (their CDRs, outcome
 //! `too_many_attempts`, still show the calls).
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
+use super::backend::LockKey;
 use super::limits::{self, AttemptKind, Limits};
 use super::{Hasher, Store, StoreError, accounts, clock};
 use crate::domain::{AccountKey, InsuranceCode, Password, PhoneNumber};
@@ -57,7 +60,7 @@ impl Store {
         };
         let password = Password::generate();
         let phc = hasher.hash(&password).await?;
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write(&[LockKey::Account(code.as_str())]).await?;
         let since = limits::window_start(limits, now)?;
         if limits::account_resets(&mut tx, key, since).await? >= i64::from(limits.account_resets) {
             // A concurrent call reset this account first and used up its last reset.
@@ -103,7 +106,12 @@ impl Store {
         key: &AccountKey,
         now: OffsetDateTime,
     ) -> Result<Check, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self
+            .begin_write(&[
+                LockKey::Caller(caller.as_str()),
+                LockKey::Keyed(key.as_str()),
+            ])
+            .await?;
         if limits::locked_out(&mut tx, limits, caller, key, now).await? {
             return Ok(Check::Locked);
         }
@@ -119,7 +127,7 @@ impl Store {
 
 /// Stores the new hash if the account still belongs to `caller` and is registered; returns whether it did.
 async fn store_hash(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     code: &InsuranceCode,
     caller: &PhoneNumber,
     phc: &str,
@@ -144,7 +152,9 @@ mod tests {
 
     use super::*;
     use crate::store::hasher::tests::cheap_hasher;
-    use crate::store::testing::{account, at, code, key, phone, temp_store, with_personal_id};
+    use crate::store::testing::{
+        account, at, code, key, on_both_databases, phone, with_personal_id,
+    };
 
     const PEPPER: &str = "test-pepper-0123456789";
 
@@ -171,9 +181,7 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test]
-    async fn a_match_stores_a_hash_of_the_returned_password_then_returns_it() {
-        let (_dir, store) = temp_store().await;
+    async fn a_match_stores_a_hash_of_the_returned_password_then_returns_it(store: Store) {
         store
             .add_account(&account("0123456789", "0912345678"))
             .await
@@ -221,9 +229,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_personal_id_and_an_old_eleven_digit_number_match_too() {
-        let (_dir, store) = temp_store().await;
+    async fn a_personal_id_and_an_old_eleven_digit_number_match_too(store: Store) {
         store
             .add_account(&with_personal_id(
                 account("0123456789", "01681234567"),
@@ -241,21 +247,25 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn when_the_hash_cannot_be_stored_no_password_is_returned() {
-        let (_dir, store) = temp_store().await;
+    async fn when_the_hash_cannot_be_stored_no_password_is_returned(store: Store) {
         store
             .add_account(&account("0123456789", "0912345678"))
             .await
             .unwrap();
         // The write of step 3 fails the way a full disk or a broken replica would.
-        sqlx::query(
-            "CREATE TRIGGER refuse_reset BEFORE UPDATE OF password_hash ON accounts \
-             BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
-        )
-        .execute(store.pool())
-        .await
-        .unwrap();
+        let trigger = match store.backend() {
+            crate::store::Backend::Sqlite => {
+                "CREATE TRIGGER refuse_reset BEFORE UPDATE OF password_hash ON accounts \
+                 BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            }
+            crate::store::Backend::Postgres => {
+                "CREATE FUNCTION refuse_reset() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'disk I/O error'; END $$; \
+                 CREATE TRIGGER refuse_reset BEFORE UPDATE OF password_hash ON accounts \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_reset();"
+            }
+        };
+        sqlx::raw_sql(trigger).execute(store.pool()).await.unwrap();
         let result = store
             .verify_and_reset(
                 &cheap_hasher(PEPPER),
@@ -278,9 +288,9 @@ mod tests {
         assert_eq!(resets, 0, "the reset record rolls back with the hash");
     }
 
-    #[tokio::test]
-    async fn unknown_code_other_phone_and_unregistered_are_all_a_mismatch_and_change_nothing() {
-        let (_dir, store) = temp_store().await;
+    async fn unknown_code_other_phone_and_unregistered_are_all_a_mismatch_and_change_nothing(
+        store: Store,
+    ) {
         store
             .add_account(&account("0123456789", "0912345678"))
             .await
@@ -321,9 +331,7 @@ mod tests {
         assert_eq!(failures, 3);
     }
 
-    #[tokio::test]
-    async fn the_sixth_failure_from_one_number_is_locked_out_until_the_window_passes() {
-        let (_dir, store) = temp_store().await;
+    async fn the_sixth_failure_from_one_number_is_locked_out_until_the_window_passes(store: Store) {
         store
             .add_account(&account("0123456789", "0912345678"))
             .await
@@ -374,9 +382,7 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn the_fourth_failure_on_one_code_is_locked_out_whoever_calls() {
-        let (_dir, store) = temp_store().await;
+    async fn the_fourth_failure_on_one_code_is_locked_out_whoever_calls(store: Store) {
         store
             .add_account(&account("0123456789", "0912345678"))
             .await
@@ -401,9 +407,7 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn the_sixth_reset_of_one_account_is_refused_by_either_identifier() {
-        let (_dir, store) = temp_store().await;
+    async fn the_sixth_reset_of_one_account_is_refused_by_either_identifier(store: Store) {
         store
             .add_account(&with_personal_id(
                 account("0123456789", "0912345678"),
@@ -438,9 +442,7 @@ mod tests {
         ));
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn twenty_concurrent_resets_all_succeed_without_database_is_locked() {
-        let (_dir, store) = temp_store().await;
+    async fn twenty_concurrent_resets_all_succeed_without_database_is_locked(store: Store) {
         for i in 0..20 {
             store
                 .add_account(&account(
@@ -470,9 +472,7 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_resets_of_one_account_never_pass_its_limit() {
-        let (_dir, store) = temp_store().await;
+    async fn concurrent_resets_of_one_account_never_pass_its_limit(store: Store) {
         store
             .add_account(&account("0123456789", "0912345678"))
             .await
@@ -508,4 +508,16 @@ mod tests {
         }
         assert_eq!(resets, 3);
     }
+
+    on_both_databases!(
+        a_match_stores_a_hash_of_the_returned_password_then_returns_it,
+        a_personal_id_and_an_old_eleven_digit_number_match_too,
+        when_the_hash_cannot_be_stored_no_password_is_returned,
+        unknown_code_other_phone_and_unregistered_are_all_a_mismatch_and_change_nothing,
+        the_sixth_failure_from_one_number_is_locked_out_until_the_window_passes,
+        the_fourth_failure_on_one_code_is_locked_out_whoever_calls,
+        the_sixth_reset_of_one_account_is_refused_by_either_identifier,
+        twenty_concurrent_resets_all_succeed_without_database_is_locked,
+        concurrent_resets_of_one_account_never_pass_its_limit,
+    );
 }
