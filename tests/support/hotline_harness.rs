@@ -1,4 +1,5 @@
-//! A whole hotline started in-process for end-to-end call tests: a temporary SQLite database,
+//! A whole hotline started in-process for end-to-end call tests: a temporary SQLite database
+//! (or the PostgreSQL one a test sets in `database.url`),
 //! the repository's real Vietnamese prompts, SIP on a loopback port the OS picks and a private
 //! RTP port range. Calls are placed with the raw test UAC and heard with the RTP peer, so a test
 //! sees exactly what a caller would: SIP messages, clips, and afterwards the rows in the store.
@@ -115,9 +116,11 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Hotline {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("h.db").display());
-    let mut config = base_config(url.clone());
+    let mut config = base_config(url);
     tweak(&mut config);
-    let store = Store::connect(&url).await.expect("test store");
+    let store = Store::connect(&config.database.url)
+        .await
+        .expect("test store");
     let pepper = Pepper::from_configured(PEPPER).expect("pepper");
     let hasher = Hasher::new(pepper, 1);
     let library = PromptLibrary::load(&config.prompts.dir).expect("the repository's prompts");
