@@ -139,7 +139,16 @@ impl Server {
 
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
-        tokio::spawn(orphan_sweeper::run(services.clone(), shutdown.clone()));
+        let sweeper = orphan_sweeper::Sweeper {
+            store: services.store.clone(),
+            me: services.config.node.id.clone(),
+            orphan_after: services.config.orphan_after(),
+            rate_per_minute: services.config.billing.rate_per_minute,
+            currency: services.config.billing.currency.clone(),
+            every: orphan_sweeper::SWEEP_EVERY,
+            settle: orphan_sweeper::SETTLE,
+        };
+        tokio::spawn(sweeper.run(shutdown.clone()));
         let task = tokio::spawn(async move {
             let calls = TaskTracker::new();
             loop {
