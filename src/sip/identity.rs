@@ -25,6 +25,9 @@ impl CallerIdentity {
     /// when `source` is one of `trusted`: anyone else can write any PAI. Of its values a `tel:`
     /// URI is preferred, else the first that holds a number. `Privacy: id` (or `user`/`header`)
     /// means the caller withheld the number, so it is not used even if the network asserted it.
+    /// So does a From or an asserted identity that is anonymous (RFC 3323: host
+    /// `anonymous.invalid`, or user `anonymous`): a PBX that withholds a number often writes its
+    /// own trunk pilot number as the user part, which must not be taken for the caller.
     pub fn from_headers(
         pai: Option<&str>,
         from: &str,
@@ -33,15 +36,20 @@ impl CallerIdentity {
         trusted: &[IpAddr],
     ) -> CallerIdentity {
         let from = from.trim();
-        if privacy.is_some_and(withholds_identity) {
+        let trusted_pai = pai.filter(|_| trusted.contains(&source));
+        let anonymous = is_anonymous(uri_of(from))
+            || trusted_pai.is_some_and(|pai| {
+                split_name_addrs(pai)
+                    .into_iter()
+                    .any(|entry| is_anonymous(uri_of(entry)))
+            });
+        if anonymous || privacy.is_some_and(withholds_identity) {
             return CallerIdentity {
                 raw: uri_of(from).to_string(),
                 number: None,
             };
         }
-        let asserted = pai
-            .filter(|_| trusted.contains(&source))
-            .and_then(best_asserted);
+        let asserted = trusted_pai.and_then(best_asserted);
         if let Some((raw, number)) = asserted {
             return CallerIdentity {
                 raw: uri_of(raw).to_string(),
@@ -62,6 +70,23 @@ pub(super) fn user_of(name_addr: &str) -> String {
     let rest = uri.split_once(':').map_or(uri, |(_, rest)| rest);
     let user = rest.split('@').next().unwrap_or("");
     user.split(';').next().unwrap_or("").to_string()
+}
+
+/// An anonymous URI in the RFC 3323 sense: `sip:anonymous@anonymous.invalid`, or either half of it
+/// with anything in the other (`sip:02838000000@anonymous.invalid`, `sip:anonymous@pbx`).
+fn is_anonymous(uri: &str) -> bool {
+    let rest = uri.split_once(':').map_or(uri, |(_, rest)| rest);
+    let (user, host) = rest.rsplit_once('@').unwrap_or(("", rest));
+    let user = user.split(';').next().unwrap_or("");
+    let host = host.split([';', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    });
+    user.eq_ignore_ascii_case("anonymous") || host.eq_ignore_ascii_case("anonymous.invalid")
 }
 
 /// RFC 3323/3325 privacy values that hide the caller's identity from us.
@@ -254,6 +279,51 @@ mod tests {
         assert_eq!(
             number(None, "\"unterminated <sip:0912345678@pbx>", None, STRANGER),
             None
+        );
+    }
+
+    #[test]
+    fn an_anonymous_from_or_asserted_identity_is_withheld_whatever_its_user_says() {
+        // Asterisk 22 with trust_id_outbound = no, withholding: its pilot number in an anonymous From.
+        let asterisk = "\"Anonymous\" <sip:02838000000@anonymous.invalid>;tag=as1";
+        assert_eq!(number(None, asterisk, None, TRUNK), None);
+        assert_eq!(number(None, asterisk, None, STRANGER), None);
+        assert_eq!(
+            number(
+                None,
+                "<sip:ANONYMOUS@pbx.example:5060>;tag=2",
+                None,
+                STRANGER
+            ),
+            None
+        );
+        assert_eq!(
+            number(
+                None,
+                "<sip:0912345678@Anonymous.Invalid:5060;transport=udp>",
+                None,
+                STRANGER
+            ),
+            None
+        );
+        // A trusted network that asserts an anonymous identity withholds the From number too.
+        let pai = Some("<sip:anonymous@anonymous.invalid>");
+        assert_eq!(number(pai, "<sip:0912345678@pbx>", None, TRUNK), None);
+        // An untrusted source's PAI is ignored altogether, anonymous or not.
+        assert_eq!(
+            number(pai, "<sip:0912345678@pbx>", None, STRANGER).as_deref(),
+            Some("+84912345678")
+        );
+        // A host that merely contains the word is not anonymous.
+        assert_eq!(
+            number(
+                None,
+                "<sip:0912345678@anonymous.invalid.example>",
+                None,
+                STRANGER
+            )
+            .as_deref(),
+            Some("+84912345678")
         );
     }
 

@@ -54,6 +54,7 @@ SCENARIOS = [
     Scenario("cancel_before_answer", [], special="no_billed_cdr"),
     Scenario("options_ping", [], special="no_cdr"),
     Scenario("anonymous_caller", ["anonymous"], billed=1, heard=["anonymous", "goodbye"]),
+    Scenario("anonymous_pbx_pilot", ["anonymous"], billed=1, heard=["anonymous", "goodbye"]),
     Scenario("pai_from_trusted_peer", ["reset"], billed=1, heard=["enter_code"] + PASSWORD,
              password=True, trusted_source=True),
     Scenario("pai_from_untrusted_peer", ["mismatch"], billed=1, heard=MISMATCH),
