@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::NodeId;
 use crate::ivr::Entry;
 use crate::media::dtmf::DtmfMode;
+use crate::sip::AllowedPeers;
 
 /// Everything `hotline` can be told, section by section.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -49,6 +51,11 @@ pub struct SipSection {
     /// The address peers reach us at: written into Contact and the SDP `c=` line.
     /// Defaults to the listen address, which must then not be a wildcard.
     pub public_address: Option<IpAddr>,
+    /// Addresses and CIDR blocks that may send SIP at all; anything else is dropped unanswered.
+    /// Unset: loopback only, and then listening on another address is refused (an operator must
+    /// say who the trunks are). A list, or one comma-separated string.
+    #[serde(deserialize_with = "net_list_or_unset")]
+    pub allowed_peers: Option<Vec<IpNet>>,
     /// Source addresses whose P-Asserted-Identity is believed (RFC 3325). Anyone else's PAI is
     /// ignored, because anyone can write one. A list, or one comma-separated string.
     #[serde(deserialize_with = "ip_list")]
@@ -175,6 +182,7 @@ impl Default for SipSection {
         SipSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
             public_address: None,
+            allowed_peers: None,
             trusted_peers: Vec::new(),
             log_messages: false,
             answer_delay_ms: 0,
@@ -357,6 +365,7 @@ impl Config {
                 format!("{} is outside 10..=10000", sip.t1_ms),
             ));
         }
+        self.validate_peers()?;
         if sip.answer_delay_ms > 60_000 {
             return Err(ConfigError::new(
                 "sip.answer_delay_ms",
@@ -504,6 +513,47 @@ impl Config {
         Ok(())
     }
 
+    /// `sip.allowed_peers` against `sip.listen` and `sip.trusted_peers`.
+    fn validate_peers(&self) -> Result<(), ConfigError> {
+        let sip = &self.sip;
+        let listen = sip.listen.ip().to_canonical();
+        match &sip.allowed_peers {
+            None if !listen.is_loopback() => {
+                return Err(ConfigError::new(
+                    "sip.allowed_peers",
+                    format!(
+                        "must be set when sip.listen ({listen}) is not a loopback address: list your \
+                         trunks' addresses or CIDR blocks, e.g. [\"10.0.0.5\", \"192.0.2.0/24\"] \
+                         (\"0.0.0.0/0\" lets anyone in and is not recommended)"
+                    ),
+                ));
+            }
+            Some(blocks) if blocks.is_empty() => {
+                return Err(ConfigError::new(
+                    "sip.allowed_peers",
+                    "is empty: nobody could call; remove the key for loopback only",
+                ));
+            }
+            _ => {}
+        }
+        let allowed = self.allowed_peers();
+        if let Some(outside) = sip.trusted_peers.iter().find(|p| !allowed.contains(**p)) {
+            return Err(ConfigError::new(
+                "sip.trusted_peers",
+                format!("{outside} is not inside sip.allowed_peers, so it could never be heard"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `sip.allowed_peers`, loopback when unset.
+    pub fn allowed_peers(&self) -> AllowedPeers {
+        match &self.sip.allowed_peers {
+            Some(blocks) => AllowedPeers::new(blocks.clone()),
+            None => AllowedPeers::loopback(),
+        }
+    }
+
     /// The address written into Contact and SDP.
     pub fn public_address(&self) -> IpAddr {
         self.sip.public_address.unwrap_or(self.sip.listen.ip())
@@ -573,25 +623,61 @@ fn describe_figment_error(error: figment::Error) -> ConfigError {
 
 /// Accepts `["10.0.0.1", "10.0.0.2"]` from a file or `10.0.0.1,10.0.0.2` from an environment variable.
 fn ip_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpAddr>, D::Error> {
+    list_items(deserializer)?
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an IP address")))
+        })
+        .collect()
+}
+
+/// As [`ip_list`], for addresses and CIDR blocks (`10.0.0.5`, `192.0.2.0/24`, `2001:db8::/32`).
+fn net_list_or_unset<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<IpNet>>, D::Error> {
+    let Some(items) = list_items(deserializer)? else {
+        return Ok(None);
+    };
+    let blocks = items
+        .iter()
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{s:?} is neither an IP address nor a CIDR block like 192.0.2.0/24"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(blocks))
+}
+
+/// The items of a list from a file, or of a comma-separated string from the environment; `None`
+/// when unset.
+fn list_items<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum ListOrString {
         List(Vec<String>),
         One(String),
     }
-    let items = match ListOrString::deserialize(deserializer)? {
-        ListOrString::List(items) => items,
-        ListOrString::One(text) => text.split(',').map(str::to_owned).collect(),
+    let items = match Option::<ListOrString>::deserialize(deserializer)? {
+        None => return Ok(None),
+        Some(ListOrString::List(items)) => items,
+        Some(ListOrString::One(text)) => text.split(',').map(str::to_owned).collect(),
     };
-    items
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse()
-                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an IP address")))
-        })
-        .collect()
+    Ok(Some(
+        items
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    ))
 }
 
 #[cfg(test)]

@@ -68,6 +68,7 @@ fn file_values_override_defaults_and_env_overrides_the_file() {
         [sip]
         listen = "0.0.0.0:5080"
         public_address = "192.0.2.10"
+        allowed_peers = ["10.0.0.0/24"]
         trusted_peers = ["10.0.0.1", "10.0.0.2"]
         [ivr]
         entry = "code"
@@ -98,7 +99,10 @@ fn file_values_override_defaults_and_env_overrides_the_file() {
 fn trusted_peers_accept_a_comma_separated_environment_value() {
     let config = load_in_jail(
         None,
-        &[("HOTLINE_SIP__TRUSTED_PEERS", "10.0.0.1, 10.0.0.2")],
+        &[
+            ("HOTLINE_SIP__ALLOWED_PEERS", "127.0.0.1, 10.0.0.0/24, 2001:db8::/32"),
+            ("HOTLINE_SIP__TRUSTED_PEERS", "10.0.0.1, 10.0.0.2"),
+        ],
     )
     .unwrap();
     assert_eq!(
@@ -273,4 +277,58 @@ fn bad_dtmf_modes_and_peers_name_the_key() {
         bad_peer_mode.key.starts_with("media.dtmf_by_peer"),
         "{bad_peer_mode}"
     );
+}
+
+#[test]
+fn sip_is_open_to_loopback_only_unless_the_operator_lists_the_trunks() {
+    let defaults = load_in_jail(None, &[]).unwrap();
+    let allowed = defaults.allowed_peers();
+    assert!(allowed.contains("127.0.0.1".parse().unwrap()));
+    assert!(allowed.contains("::1".parse().unwrap()));
+    assert!(!allowed.contains("10.0.0.5".parse().unwrap()));
+
+    // Listening beyond loopback without saying who may call is refused, in one line.
+    let e = error_of(
+        None,
+        &[
+            ("HOTLINE_SIP__LISTEN", "0.0.0.0:5060"),
+            ("HOTLINE_SIP__PUBLIC_ADDRESS", "192.0.2.10"),
+        ],
+    );
+    assert_eq!(e.key, "sip.allowed_peers");
+    assert!(e.problem.contains("0.0.0.0/0"), "{e}");
+    assert!(!e.to_string().contains('\n'), "{e}");
+
+    let open = load_in_jail(
+        None,
+        &[
+            ("HOTLINE_SIP__LISTEN", "0.0.0.0:5060"),
+            ("HOTLINE_SIP__PUBLIC_ADDRESS", "192.0.2.10"),
+            ("HOTLINE_SIP__ALLOWED_PEERS", "0.0.0.0/0"),
+        ],
+    )
+    .unwrap();
+    assert!(open.allowed_peers().is_open_to_anyone());
+
+    let listed = load_in_jail(
+        Some("[sip]\nallowed_peers = [\"10.0.0.5\", \"192.0.2.0/24\", \"2001:db8::1\"]\n"),
+        &[],
+    )
+    .unwrap();
+    let allowed = listed.allowed_peers();
+    assert!(allowed.contains("10.0.0.5".parse().unwrap()));
+    assert!(allowed.contains("192.0.2.77".parse().unwrap()));
+    assert!(allowed.contains("2001:db8::1".parse().unwrap()));
+    assert!(
+        !allowed.contains("127.0.0.1".parse().unwrap()),
+        "a list replaces the default"
+    );
+
+    let e = error_of(None, &[("HOTLINE_SIP__ALLOWED_PEERS", "10.0.0.0/24, pbx")]);
+    assert_eq!(e.key, "sip.allowed_peers");
+    assert!(e.problem.contains("\"pbx\""), "{e}");
+
+    let e = error_of(None, &[("HOTLINE_SIP__TRUSTED_PEERS", "10.0.0.1")]);
+    assert_eq!(e.key, "sip.trusted_peers");
+    assert!(e.problem.contains("allowed_peers"), "{e}");
 }

@@ -108,11 +108,17 @@ impl Server {
         let sip_config = SipConfig {
             listen: config.sip.listen,
             public_address: config.public_address(),
+            allowed_peers: config.allowed_peers(),
             trusted_peers: config.sip.trusted_peers.clone(),
             log_messages: config.sip.log_messages,
             t1: std::time::Duration::from_millis(config.sip.t1_ms),
             ..SipConfig::new(config.sip.listen)
         };
+        if sip_config.allowed_peers.is_open_to_anyone() {
+            warn!(
+                "sip.allowed_peers lets in any source: anyone who reaches this port can claim any caller ID; list your trunks instead"
+            );
+        }
         let (sip, mut incoming) = SipServer::start(sip_config)
             .await
             .with_context(|| format!("sip.listen {}", config.sip.listen))?;

@@ -3,6 +3,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use super::peers::AllowedPeers;
+
 /// How the SIP endpoint listens, what it advertises and whom it trusts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SipConfig {
@@ -11,6 +13,8 @@ pub struct SipConfig {
     /// The address peers reach us at: it goes into Contact, Via and the SDP `c=` line, so it
     /// must be routable from the trunk (not `0.0.0.0`).
     pub public_address: IpAddr,
+    /// Sources SIP is accepted from at all; anything else is dropped unanswered.
+    pub allowed_peers: AllowedPeers,
     /// Sources whose P-Asserted-Identity is believed (RFC 3325 trust domain).
     pub trusted_peers: Vec<IpAddr>,
     /// Log every SIP message at debug under `hotline::sip::wire`. Off by default: messages carry
@@ -41,6 +45,7 @@ impl SipConfig {
         SipConfig {
             listen,
             public_address: listen.ip(),
+            allowed_peers: AllowedPeers::loopback(),
             trusted_peers: Vec::new(),
             log_messages: false,
             t1: Duration::from_millis(500),

@@ -15,6 +15,7 @@
 mod call;
 mod config;
 mod identity;
+mod peers;
 mod responses;
 pub mod sdp;
 mod server;
@@ -23,5 +24,6 @@ mod wire;
 pub use call::{CallControl, CallError, CallEvent, CallInfo, IncomingCall};
 pub use config::{SipConfig, SipConfigError};
 pub use identity::CallerIdentity;
+pub use peers::AllowedPeers;
 pub use sdp::{NegotiatedMedia, SdpError};
 pub use server::{SipError, SipServer};

@@ -78,6 +78,7 @@ impl SipServer {
             socket,
             cfg.log_messages,
             cfg.user_agent.clone(),
+            cfg.allowed_peers.clone(),
         ));
         let udp = UdpConnection::from_socket(screened, Some(public), Some(cancel.child_token()))
             .await

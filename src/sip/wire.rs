@@ -5,16 +5,20 @@
 //! `SIP/7.0`). RFC 3261 wants a 400/501/505 whenever a request can be answered, so every datagram
 //! passes through [`screen`] first: it answers what it must refuse, normalises what it can (header
 //! folding, stray non-UTF-8 bytes in header values, bytes past Content-Length) and hands the rest
-//! on. [`ScreenedSocket`] plugs it into rsipstack's UDP socket seam and is also where the optional
-//! raw message log lives (rsipstack's own is at INFO and should be filtered out).
+//! on. [`ScreenedSocket`] plugs it into rsipstack's UDP socket seam; it first drops, unanswered,
+//! every datagram from outside `sip.allowed_peers`, and it is where the optional raw message log
+//! lives (rsipstack's own is at INFO and should be filtered out).
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use rsipstack::sip::{Method, SipMessage};
-use tracing::debug;
+use tracing::{debug, warn};
 
+use super::peers::{AllowedPeers, StrangerLog};
 use super::responses::ALLOW;
 
 /// The log target of the raw SIP message log.
@@ -284,11 +288,15 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// rsipstack's UDP socket with [`screen`] in front of it and the optional wire log.
+/// rsipstack's UDP socket with the allowed peers and [`screen`] in front of it, and the optional
+/// wire log.
 pub struct ScreenedSocket {
     socket: tokio::net::UdpSocket,
     log_messages: bool,
     server: String,
+    allowed: AllowedPeers,
+    /// Only the one receive loop locks it: never contended.
+    strangers: Mutex<StrangerLog>,
 }
 
 impl ScreenedSocket {
@@ -296,12 +304,34 @@ impl ScreenedSocket {
         socket: tokio::net::UdpSocket,
         log_messages: bool,
         server: String,
+        allowed: AllowedPeers,
     ) -> ScreenedSocket {
         ScreenedSocket {
             socket,
             log_messages,
             server,
+            allowed,
+            strangers: Mutex::new(StrangerLog::default()),
         }
+    }
+
+    /// Whether `source` may be heard; logs a stranger once per ten minutes.
+    fn admits(&self, source: SocketAddr) -> bool {
+        if self.allowed.contains(source.ip()) {
+            return true;
+        }
+        let log = self
+            .strangers
+            .lock()
+            .map(|mut strangers| strangers.should_log(source.ip(), Instant::now()))
+            .unwrap_or(false);
+        if log {
+            warn!(
+                peer = %source.ip(),
+                "dropped SIP from a source outside sip.allowed_peers, unanswered (logged once per 10 minutes per source)"
+            );
+        }
+        false
     }
 
     fn log(&self, direction: &'static str, peer: SocketAddr, bytes: &[u8]) {
@@ -317,6 +347,9 @@ impl rsipstack::platform::net::UdpSocket for ScreenedSocket {
         let mut datagram = vec![0u8; MAX_DATAGRAM];
         loop {
             let (len, source) = self.socket.recv_from(&mut datagram).await?;
+            if !self.admits(source) {
+                continue;
+            }
             let packet = datagram.get(..len).unwrap_or_default();
             self.log("in", source, packet);
             match screen(packet, buf.len(), &self.server) {

@@ -129,7 +129,12 @@ pub struct Uac {
 
 impl Uac {
     pub async fn new(server: SocketAddr) -> Uac {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind test UAC");
+        Uac::new_from("127.0.0.1".parse().expect("loopback"), server).await
+    }
+
+    /// A UAC on another local address, e.g. `127.0.0.5`: a source outside a narrow allowed list.
+    pub async fn new_from(local: std::net::IpAddr, server: SocketAddr) -> Uac {
+        let socket = UdpSocket::bind((local, 0)).await.expect("bind test UAC");
         Uac {
             socket,
             server,
