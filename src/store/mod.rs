@@ -14,6 +14,7 @@ mod clock;
 mod error;
 mod export;
 mod hasher;
+mod health;
 mod import;
 mod limits;
 mod pepper;
