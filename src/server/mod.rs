@@ -9,7 +9,9 @@
 //! ```
 
 mod billing_clock;
+mod billing_writer;
 mod call;
+mod db_monitor;
 mod timers;
 
 use std::net::SocketAddr;
