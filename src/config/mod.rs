@@ -22,6 +22,7 @@ use crate::media::dtmf::DtmfMode;
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    pub server: ServerSection,
     pub sip: SipSection,
     pub media: MediaSection,
     pub database: DatabaseSection,
@@ -30,6 +31,15 @@ pub struct Config {
     pub billing: BillingSection,
     pub security: SecuritySection,
     pub log: LogSection,
+}
+
+/// The service as a whole: how it stops.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// On SIGTERM (or Ctrl-C) new calls get 503 while the calls in progress run to their end for
+    /// at most this long; those still up then are hung up and billed (0: hang up at once).
+    pub drain_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -157,6 +167,12 @@ pub enum LogFormat {
     Json,
 }
 
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection { drain_seconds: 300 }
+    }
+}
+
 impl Default for SipSection {
     fn default() -> Self {
         SipSection {
@@ -278,6 +294,9 @@ impl ConfigError {
     }
 }
 
+/// The longest drain `server.drain_seconds` may ask for: as long as the longest call may last.
+const MAX_DRAIN_SECONDS: u64 = 86_400;
+
 /// The prefix of environment overrides; `__` separates section and key.
 pub const ENV_PREFIX: &str = "HOTLINE_";
 
@@ -309,6 +328,15 @@ impl Config {
 
     /// Checks what types alone cannot: ranges, relations between keys, required pairings.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.drain_seconds > MAX_DRAIN_SECONDS {
+            return Err(ConfigError::new(
+                "server.drain_seconds",
+                format!(
+                    "{} is more than {MAX_DRAIN_SECONDS} (one day)",
+                    self.server.drain_seconds
+                ),
+            ));
+        }
         let sip = &self.sip;
         if sip.listen.ip().is_unspecified() && sip.public_address.is_none() {
             return Err(ConfigError::new(
@@ -498,6 +526,11 @@ impl Config {
             0 => std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 4).max(1)),
             n => n,
         }
+    }
+
+    /// How long a drain lets calls in progress run (`server.drain_seconds`).
+    pub fn drain_duration(&self) -> Duration {
+        Duration::from_secs(self.server.drain_seconds)
     }
 
     pub fn max_call_duration(&self) -> Duration {

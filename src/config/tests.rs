@@ -254,3 +254,18 @@ fn bad_dtmf_modes_and_peers_name_the_key() {
         "{bad_peer_mode}"
     );
 }
+
+#[test]
+fn drain_seconds_defaults_to_five_minutes_allows_zero_and_refuses_more_than_a_day() {
+    let defaults = load_in_jail(None, &[]).unwrap();
+    assert_eq!(defaults.drain_duration(), Duration::from_secs(300));
+    let at_once = load_in_jail(None, &[("HOTLINE_SERVER__DRAIN_SECONDS", "0")]).unwrap();
+    assert_eq!(at_once.drain_duration(), Duration::ZERO);
+    let file = load_in_jail(Some("[server]\ndrain_seconds = 30\n"), &[]).unwrap();
+    assert_eq!(file.server.drain_seconds, 30);
+
+    let e = error_of(None, &[("HOTLINE_SERVER__DRAIN_SECONDS", "86401")]);
+    assert_eq!(e.key, "server.drain_seconds");
+    let e = error_of(None, &[("HOTLINE_SERVER__DRAIN_SECONDS", "-1")]);
+    assert_eq!(e.key, "server.drain_seconds");
+}
