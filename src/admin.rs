@@ -37,28 +37,46 @@ pub fn init_logging(config: &Config) {
     };
 }
 
-/// `hotline serve`: runs until Ctrl-C or SIGTERM, then hangs up the calls in progress.
+/// `hotline serve`: runs until Ctrl-C or SIGTERM, then drains (docs/integrators.md): new calls
+/// get 503 while the calls in progress run to their end for `server.drain_seconds` at most; a
+/// second signal hangs them up at once. Every call is billed and its CDR closed; exit 0.
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let mut signals = StopSignals::new();
     let server = Server::start(config).await?;
-    wait_for_signal().await;
-    tracing::info!("shutting down: hanging up calls in progress");
-    server.shutdown().await;
+    signals.next().await;
+    server.drain(signals.next()).await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and Ctrl-C (SIGINT), listened to from start-up so that a second one during the
+/// drain is seen too (and does not kill the process with the default action).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn new() -> StopSignals {
+        StopSignals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// The next SIGTERM or Ctrl-C.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(term) = self.term.as_mut() {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
+            tracing::info!("stop signal received");
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stop signal received");
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn store(config: &Config) -> anyhow::Result<Store> {
