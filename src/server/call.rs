@@ -17,12 +17,12 @@ use super::Services;
 use super::billing_clock::BillingClock;
 use super::billing_writer::{BillingWrite, BillingWriter};
 use super::timers::Timers;
+use crate::admission::Admission;
 use crate::domain::{AccountKey, CallId, Outcome, PhoneNumber};
 use crate::ivr::{Action, Event, Flow, TimerId, Verification};
 use crate::media::dtmf::DtmfSources;
 use crate::media::{MediaEvent, MediaHandle, MediaParams};
 use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
-use crate::admission::Admission;
 use crate::store::{NewCdr, ResetResult, StoreError};
 
 /// Runs one call to its end. Never returns an error: whatever happens is logged and billed.
