@@ -2,8 +2,6 @@
 //! errors mean "the database cannot be reached" (stop taking calls) rather than "this one query
 //! failed" (a busy lock, a bad row).
 
-use std::borrow::Cow;
-
 use super::{Store, StoreError};
 
 /// SQLite primary result codes (the low byte of an extended code) that mean the file itself
@@ -52,9 +50,9 @@ fn sqlx_error_is_unreachable(error: &sqlx::Error) -> bool {
 
 /// A driver's error code: PostgreSQL gives a five-character SQLSTATE (which may be all digits,
 /// like 08006), SQLite its extended result code as a number of at most four digits.
-fn code_is_unreachable(code: &Cow<'_, str>) -> bool {
+fn code_is_unreachable(code: &str) -> bool {
     if code.len() == 5 {
-        return code.starts_with("08") || POSTGRES_UNREACHABLE.contains(&code.as_ref());
+        return code.starts_with("08") || POSTGRES_UNREACHABLE.contains(&code);
     }
     code.parse::<u32>()
         .is_ok_and(|sqlite| SQLITE_UNREACHABLE.contains(&(sqlite & 0xff)))
@@ -84,7 +82,7 @@ mod tests {
 
     #[test]
     fn driver_codes_are_read_for_both_databases() {
-        let unreachable = |code: &str| code_is_unreachable(&Cow::Borrowed(code));
+        let unreachable = code_is_unreachable;
         assert!(unreachable("14"), "SQLITE_CANTOPEN");
         assert!(unreachable("266"), "SQLITE_IOERR_READ (10 | 1 << 8)");
         assert!(!unreachable("5"), "SQLITE_BUSY is contention");
