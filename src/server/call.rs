@@ -219,12 +219,12 @@ impl CallDriver {
             End::Flow => self.flow.outcome().unwrap_or(Outcome::Error),
         };
         // The call ends now for billing, whenever the database takes the row.
-        self.billing_writer.write(BillingWrite::Close {
-            ended_at: OffsetDateTime::now_utc(),
-            outcome,
-        });
+        let ended_at = OffsetDateTime::now_utc();
         // Wait for the media pump to close the socket, so the port is free again when we return.
         self.media.shutdown().await;
+        // Only then the close: a closed CDR means the call's resources are free again.
+        self.billing_writer
+            .write(BillingWrite::Close { ended_at, outcome });
         outcome
     }
 
