@@ -49,33 +49,39 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 /// SIGTERM and Ctrl-C (SIGINT), listened to from start-up so that a second one during the
-/// drain is seen too (and does not kill the process with the default action).
+/// drain is seen too (and does not kill the process with the default action). On Unix both are
+/// streams that keep a signal arriving between two waits.
 struct StopSignals {
     #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
 impl StopSignals {
     fn new() -> StopSignals {
-        StopSignals {
-            #[cfg(unix)]
-            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok();
+            StopSignals { streams }
         }
+        #[cfg(not(unix))]
+        StopSignals {}
     }
 
     /// The next SIGTERM or Ctrl-C.
     async fn next(&mut self) {
         #[cfg(unix)]
-        if let Some(term) = self.term.as_mut() {
+        if let Some((term, interrupt)) = self.streams.as_mut() {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = interrupt.recv() => tracing::info!("SIGINT (Ctrl-C) received"),
             }
-            tracing::info!("stop signal received");
             return;
         }
         let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("stop signal received");
+        tracing::info!("Ctrl-C received");
     }
 }
 
