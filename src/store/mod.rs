@@ -18,6 +18,7 @@ mod health;
 mod import;
 mod limits;
 mod pepper;
+mod reachability;
 mod reset;
 #[cfg(test)]
 mod testing;
