@@ -37,28 +37,52 @@ pub fn init_logging(config: &Config) {
     };
 }
 
-/// `hotline serve`: runs until Ctrl-C or SIGTERM, then hangs up the calls in progress.
+/// `hotline serve`: runs until Ctrl-C or SIGTERM, then drains (docs/integrators.md): new calls
+/// get 503 while the calls in progress run to their end for `server.drain_seconds` at most; a
+/// second signal hangs them up at once. Every call is billed and its CDR closed; exit 0.
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let mut signals = StopSignals::new();
     let server = Server::start(config).await?;
-    wait_for_signal().await;
-    tracing::info!("shutting down: hanging up calls in progress");
-    server.shutdown().await;
+    signals.next().await;
+    server.drain(signals.next()).await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and Ctrl-C (SIGINT), listened to from start-up so that a second one during the
+/// drain is seen too (and does not kill the process with the default action). On Unix both are
+/// streams that keep a signal arriving between two waits.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn new() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok();
+            StopSignals { streams }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// The next SIGTERM or Ctrl-C.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some((term, interrupt)) = self.streams.as_mut() {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = interrupt.recv() => tracing::info!("SIGINT (Ctrl-C) received"),
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("Ctrl-C received");
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn store(config: &Config) -> anyhow::Result<Store> {

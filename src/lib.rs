@@ -2,6 +2,7 @@
 //! VssID password by phone.
 
 pub mod admin;
+pub mod admission;
 pub mod config;
 pub mod domain;
 pub mod ivr;

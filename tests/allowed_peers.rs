@@ -59,7 +59,12 @@ async fn a_strangers_spoofed_caller_id_resets_nothing_and_leaves_no_cdr() {
 
     let mut outsider = Uac::new_from(stranger(), hotline.server.sip_addr()).await;
     outsider
-        .invite("0912345678", None, &[], &sdp_offer(42010, "0 101", &["101 telephone-event/8000"]))
+        .invite(
+            "0912345678",
+            None,
+            &[],
+            &sdp_offer(42010, "0 101", &["101 telephone-event/8000"]),
+        )
         .await;
     assert!(outsider.next(SILENCE).await.is_none(), "no 100, no 200");
 

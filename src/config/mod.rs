@@ -25,6 +25,7 @@ use crate::sip::AllowedPeers;
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    pub server: ServerSection,
     pub node: NodeSection,
     pub sip: SipSection,
     pub media: MediaSection,
@@ -34,6 +35,15 @@ pub struct Config {
     pub billing: BillingSection,
     pub security: SecuritySection,
     pub log: LogSection,
+}
+
+/// The service as a whole: how it stops.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// On SIGTERM (or Ctrl-C) new calls get 503 while the calls in progress run to their end for
+    /// at most this long; those still up then are hung up and billed (0: hang up at once).
+    pub drain_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -177,6 +187,12 @@ pub enum LogFormat {
     Json,
 }
 
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection { drain_seconds: 300 }
+    }
+}
+
 impl Default for SipSection {
     fn default() -> Self {
         SipSection {
@@ -310,6 +326,9 @@ impl ConfigError {
     }
 }
 
+/// The longest drain `server.drain_seconds` may ask for: as long as the longest call may last.
+const MAX_DRAIN_SECONDS: u64 = 86_400;
+
 /// The prefix of environment overrides; `__` separates section and key.
 pub const ENV_PREFIX: &str = "HOTLINE_";
 
@@ -341,6 +360,15 @@ impl Config {
 
     /// Checks what types alone cannot: ranges, relations between keys, required pairings.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.drain_seconds > MAX_DRAIN_SECONDS {
+            return Err(ConfigError::new(
+                "server.drain_seconds",
+                format!(
+                    "{} is more than {MAX_DRAIN_SECONDS} (one day)",
+                    self.server.drain_seconds
+                ),
+            ));
+        }
         let sip = &self.sip;
         if sip.listen.ip().is_unspecified() && sip.public_address.is_none() {
             return Err(ConfigError::new(
@@ -586,6 +614,11 @@ impl Config {
         }
     }
 
+    /// How long a drain lets calls in progress run (`server.drain_seconds`).
+    pub fn drain_duration(&self) -> Duration {
+        Duration::from_secs(self.server.drain_seconds)
+    }
+
     pub fn max_call_duration(&self) -> Duration {
         Duration::from_secs(self.ivr.max_call_seconds)
     }
@@ -657,9 +690,7 @@ fn net_list_or_unset<'de, D: Deserializer<'de>>(
 
 /// The items of a list from a file, or of a comma-separated string from the environment; `None`
 /// when unset.
-fn list_items<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Vec<String>>, D::Error> {
+fn list_items<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum ListOrString {

@@ -100,7 +100,10 @@ fn trusted_peers_accept_a_comma_separated_environment_value() {
     let config = load_in_jail(
         None,
         &[
-            ("HOTLINE_SIP__ALLOWED_PEERS", "127.0.0.1, 10.0.0.0/24, 2001:db8::/32"),
+            (
+                "HOTLINE_SIP__ALLOWED_PEERS",
+                "127.0.0.1, 10.0.0.0/24, 2001:db8::/32",
+            ),
             ("HOTLINE_SIP__TRUSTED_PEERS", "10.0.0.1, 10.0.0.2"),
         ],
     )
@@ -331,4 +334,19 @@ fn sip_is_open_to_loopback_only_unless_the_operator_lists_the_trunks() {
     let e = error_of(None, &[("HOTLINE_SIP__TRUSTED_PEERS", "10.0.0.1")]);
     assert_eq!(e.key, "sip.trusted_peers");
     assert!(e.problem.contains("allowed_peers"), "{e}");
+}
+
+#[test]
+fn drain_seconds_defaults_to_five_minutes_allows_zero_and_refuses_more_than_a_day() {
+    let defaults = load_in_jail(None, &[]).unwrap();
+    assert_eq!(defaults.drain_duration(), Duration::from_secs(300));
+    let at_once = load_in_jail(None, &[("HOTLINE_SERVER__DRAIN_SECONDS", "0")]).unwrap();
+    assert_eq!(at_once.drain_duration(), Duration::ZERO);
+    let file = load_in_jail(Some("[server]\ndrain_seconds = 30\n"), &[]).unwrap();
+    assert_eq!(file.server.drain_seconds, 30);
+
+    let e = error_of(None, &[("HOTLINE_SERVER__DRAIN_SECONDS", "86401")]);
+    assert_eq!(e.key, "server.drain_seconds");
+    let e = error_of(None, &[("HOTLINE_SERVER__DRAIN_SECONDS", "-1")]);
+    assert_eq!(e.key, "server.drain_seconds");
 }

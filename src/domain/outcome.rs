@@ -23,7 +23,8 @@ pub enum Outcome {
     Abandoned,
     /// The service failed (database down, media error).
     Error,
-    /// Closed at start-up after a crash left the CDR open.
+    /// The service stopped under the call: hung up at the end of a drain (or on a second stop
+    /// signal), or closed at start-up after a crash left the CDR open.
     Interrupted,
 }
 

@@ -15,13 +15,15 @@ use tracing::{debug, info, warn};
 
 use super::Services;
 use super::billing_clock::BillingClock;
+use super::billing_writer::{BillingWrite, BillingWriter};
 use super::timers::Timers;
-use crate::domain::{AccountKey, CallId, Outcome, PhoneNumber};
+use crate::admission::Admission;
+use crate::domain::{AccountKey, CallId, NodeId, Outcome, PhoneNumber};
 use crate::ivr::{Action, Event, Flow, TimerId, Verification};
 use crate::media::dtmf::DtmfSources;
 use crate::media::{MediaEvent, MediaHandle, MediaParams};
 use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
-use crate::store::{NewCdr, ResetResult};
+use crate::store::{NewCdr, ResetResult, StoreError};
 
 /// Runs one call to its end. Never returns an error: whatever happens is logged and billed.
 pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: CancellationToken) {
@@ -31,6 +33,13 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         control,
     } = call;
     let call_id = info.call_id.clone();
+    // The SIP layer refuses INVITEs while the database is away; this one slipped past the gate
+    // just as it closed. Answering would bill the caller only to tell them "system busy".
+    if services.admission.admission() == Admission::DatabaseUnreachable {
+        info!(%call_id, "database unreachable: refusing the call with 503");
+        let _ = control.reject(503).await;
+        return;
+    }
     if !ring(&services, &control, &mut events).await {
         debug!(%call_id, "cancelled before answer");
         return;
@@ -50,7 +59,19 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
     }
     let answered_at = OffsetDateTime::now_utc();
     let answered = Instant::now();
-    open_cdr(&services, &info, answered_at).await;
+    let billing = BillingWriter::spawn(
+        services.billing_sink.clone(),
+        call_id.clone(),
+        services.admission.clone(),
+        services.last_chance.clone(),
+        &services.billing_writes,
+    );
+    // The store bills minute 1 in the same transaction that opens the CDR.
+    billing.write(BillingWrite::Open(new_cdr(
+        &info,
+        answered_at,
+        &services.config.node.id,
+    )));
 
     let dtmf = DtmfSources::choose(
         services.config.dtmf_mode(info.source.ip()),
@@ -74,12 +95,12 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         control,
         timers: Timers::new(),
         billing: BillingClock::new(answered),
+        billing_writer: billing,
         deadline: answered + services.config.max_call_duration(),
         info_dtmf: dtmf.info,
         results: mpsc::unbounded_channel(),
     };
     let outcome = driver.run(events, media_events, shutdown).await;
-    close_cdr(&services, &call_id, outcome).await;
     info!(%call_id, %outcome, "call ended");
 }
 
@@ -106,37 +127,23 @@ async fn ring(
     }
 }
 
-async fn open_cdr(services: &Services, info: &CallInfo, answered_at: OffsetDateTime) {
-    let cdr = NewCdr {
+fn new_cdr(info: &CallInfo, answered_at: OffsetDateTime, node: &NodeId) -> NewCdr {
+    NewCdr {
         call_id: info.call_id.clone(),
         caller_raw: info.caller.raw.clone(),
         caller: info.caller.number.clone(),
         called: info.called.clone(),
         source: info.source.to_string(),
         answered_at,
-        node: services.config.node.id.clone(),
-    };
-    // The store bills minute 1 in the same transaction that opens the CDR.
-    if let Err(e) = services.store.open_cdr(&cdr).await {
-        warn!(call_id = %info.call_id, error = %e, "could not open the CDR");
+        node: node.clone(),
     }
 }
 
-async fn close_cdr(services: &Services, call_id: &CallId, outcome: Outcome) {
-    let billing = &services.config.billing;
-    let ended_at = OffsetDateTime::now_utc();
-    if let Err(e) = services
-        .store
-        .close_cdr(
-            call_id,
-            ended_at,
-            outcome,
-            billing.rate_per_minute,
-            &billing.currency,
-        )
-        .await
-    {
-        warn!(%call_id, error = %e, "could not close the CDR; it will be closed from its ticks at the next start");
+/// A store error met by a call: one that says the database is gone closes the admission gate at
+/// once, rather than at the monitor's next ping.
+fn note_store_error(services: &Services, error: &StoreError) {
+    if error.is_unreachable() && services.admission.database_unreachable() {
+        warn!(%error, "database unreachable: refusing new calls with 503");
     }
 }
 
@@ -149,6 +156,8 @@ struct CallDriver {
     control: CallControl,
     timers: Timers<TimerId>,
     billing: BillingClock,
+    /// Writes the CDR and the ticks, retrying while the database is away.
+    billing_writer: BillingWriter,
     /// The safety net: the call ends here whatever the flow is doing.
     deadline: Instant,
     /// Whether digits from SIP INFO are taken (see `DtmfSources`).
@@ -201,7 +210,7 @@ impl CallDriver {
                         self.feed(Event::TimerFired(id)).await;
                     }
                 }
-                _ = sleep_until(tick_at) => self.bill_minute(minute).await,
+                _ = sleep_until(tick_at) => self.bill_minute(minute),
                 _ = sleep_until(self.deadline) => break End::Forced(Outcome::Error),
                 _ = shutdown.cancelled() => break End::Forced(Outcome::Interrupted),
             }
@@ -214,8 +223,13 @@ impl CallDriver {
             }
             End::Flow => self.flow.outcome().unwrap_or(Outcome::Error),
         };
+        // The call ends now for billing, whenever the database takes the row.
+        let ended_at = OffsetDateTime::now_utc();
         // Wait for the media pump to close the socket, so the port is free again when we return.
         self.media.shutdown().await;
+        // Only then the close: a closed CDR means the call's resources are free again.
+        self.billing_writer
+            .write(BillingWrite::Close { ended_at, outcome });
         outcome
     }
 
@@ -270,6 +284,7 @@ impl CallDriver {
             {
                 Ok(locked) => locked,
                 Err(e) => {
+                    note_store_error(&services, &e);
                     warn!(%call_id, error = %e, "lock-out check failed");
                     false
                 }
@@ -293,6 +308,7 @@ impl CallDriver {
                 Ok(ResetResult::Mismatch) => Verification::Mismatch,
                 Ok(ResetResult::TooManyAttempts) => Verification::TooManyAttempts,
                 Err(e) => {
+                    note_store_error(&services, &e);
                     warn!(%call_id, error = %e, "verification failed: the caller hears 'system busy'");
                     Verification::Unavailable
                 }
@@ -301,15 +317,11 @@ impl CallDriver {
         });
     }
 
-    async fn bill_minute(&mut self, minute: u32) {
+    fn bill_minute(&mut self, minute: u32) {
         self.billing.advance();
-        if let Err(e) = self
-            .services
-            .store
-            .record_tick(&self.call_id, minute, OffsetDateTime::now_utc())
-            .await
-        {
-            warn!(call_id = %self.call_id, minute, error = %e, "could not write a billing tick");
-        }
+        self.billing_writer.write(BillingWrite::Tick {
+            minute,
+            at: OffsetDateTime::now_utc(),
+        });
     }
 }

@@ -1,5 +1,5 @@
 //! Wiring: opens the database, loads the prompts, starts the SIP endpoint, and runs one task per
-//! call until shutdown.
+//! call until shutdown — or, on [`Server::drain`], until the calls in progress have ended.
 //!
 //! ```text
 //!  SIP (src/sip) ──IncomingCall──▶ call::run ──▶ ivr::Flow (pure)
@@ -9,7 +9,10 @@
 //! ```
 
 mod billing_clock;
+mod billing_writer;
 mod call;
+mod db_monitor;
+mod lifecycle;
 mod orphan_sweeper;
 mod timers;
 
@@ -18,10 +21,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::task::JoinHandle;
+use tokio::time::{Duration, Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use self::billing_writer::{BillingSink, StoreSink};
+pub use self::db_monitor::{DatabaseProbe, PING_EVERY, PING_TIMEOUT, PingFuture};
+use self::lifecycle::Phases;
+use crate::admission::AdmissionGate;
 use crate::config::Config;
 use crate::ivr::FlowConfig;
 use crate::media::{MediaPump, PortPool, PromptLibrary, ThreadPriority};
@@ -37,6 +45,14 @@ pub struct Services {
     pub ports: PortPool,
     /// Sends and receives every call's RTP, playing from the prompts loaded at start.
     pub media: MediaPump,
+    /// Whether new calls are taken; a call's store errors may close it.
+    pub admission: AdmissionGate,
+    /// Where each call's billing writer writes.
+    billing_sink: Arc<dyn BillingSink>,
+    /// Every call's billing writer, which may outlive its call while the database is away.
+    billing_writes: TaskTracker,
+    /// Tells the billing writers the process is ending: one last try, then give up.
+    last_chance: CancellationToken,
 }
 
 impl Services {
@@ -80,13 +96,54 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Store, Hasher, Limit
 /// A running service.
 pub struct Server {
     sip_addr: SocketAddr,
-    shutdown: CancellationToken,
+    admission: AdmissionGate,
+    phases: Phases,
+    /// The calls in progress.
+    calls: TaskTracker,
+    drain_for: Duration,
     task: JoinHandle<()>,
+}
+
+/// How a drain went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Calls in progress when the drain began.
+    pub calls_at_start: usize,
+    /// Calls still up at the end, hung up by us (BYE, billed, outcome `interrupted`).
+    pub hung_up: usize,
+    pub ended_by: DrainEnd,
+}
+
+/// What ended a drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DrainEnd {
+    /// The last call in progress ended by itself.
+    CallsEnded,
+    /// `server.drain_seconds` ran out.
+    Deadline,
+    /// We were told to hurry (a second SIGTERM or Ctrl-C).
+    Hurried,
 }
 
 impl Server {
     /// Starts everything; returns once SIP is listening.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
+        Server::start_with_probe(config, None).await
+    }
+
+    /// As [`Server::start`], with the database's health asked of `probe` instead of the store
+    /// itself: for tests that need a database outage, which a local SQLite file cannot have.
+    pub async fn start_with_database_probe(
+        config: Config,
+        probe: Arc<dyn DatabaseProbe>,
+    ) -> anyhow::Result<Server> {
+        Server::start_with_probe(config, Some(probe)).await
+    }
+
+    async fn start_with_probe(
+        config: Config,
+        probe: Option<Arc<dyn DatabaseProbe>>,
+    ) -> anyhow::Result<Server> {
         let prompts = PromptLibrary::load(&config.prompts.dir)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("prompts.dir {}", config.prompts.dir.display()))?;
@@ -105,6 +162,7 @@ impl Server {
                 "closed CDRs left open by an earlier crash, billed from their ticks"
             );
         }
+        let admission = AdmissionGate::new();
         let sip_config = SipConfig {
             listen: config.sip.listen,
             public_address: config.public_address(),
@@ -119,7 +177,7 @@ impl Server {
                 "sip.allowed_peers lets in any source: anyone who reaches this port can claim any caller ID; list your trunks instead"
             );
         }
-        let (sip, mut incoming) = SipServer::start(sip_config)
+        let (sip, incoming) = SipServer::start_with_admission(sip_config, admission.clone())
             .await
             .with_context(|| format!("sip.listen {}", config.sip.listen))?;
         let sip_addr = sip.local_addr();
@@ -133,6 +191,13 @@ impl Server {
             Arc::new(prompts),
         )
         .context("starting the media threads")?;
+        let billing_sink = Arc::new(StoreSink {
+            store: store.clone(),
+            rate_per_minute: config.billing.rate_per_minute,
+            currency: config.billing.currency.clone(),
+        });
+        let probe = probe.unwrap_or_else(|| Arc::new(store.clone()));
+        let drain_for = config.drain_duration();
         let services = Arc::new(Services {
             config,
             store,
@@ -140,11 +205,21 @@ impl Server {
             limits,
             ports,
             media,
+            admission: admission.clone(),
+            billing_sink,
+            billing_writes: TaskTracker::new(),
+            last_chance: CancellationToken::new(),
         });
         info!(%sip_addr, "hotline is listening for SIP over UDP");
 
-        let shutdown = CancellationToken::new();
-        let stop = shutdown.clone();
+        let phases = Phases::default();
+        let calls = TaskTracker::new();
+        let monitor_stop = CancellationToken::new();
+        tokio::spawn(db_monitor::watch_database(
+            probe,
+            admission.clone(),
+            monitor_stop.clone(),
+        ));
         let sweeper = orphan_sweeper::Sweeper {
             store: services.store.clone(),
             me: services.config.node.id.clone(),
@@ -154,29 +229,18 @@ impl Server {
             every: orphan_sweeper::SWEEP_EVERY,
             settle: orphan_sweeper::SETTLE,
         };
-        tokio::spawn(sweeper.run(shutdown.clone()));
+        tokio::spawn(sweeper.run(monitor_stop.clone()));
+        let run = lifecycle::run(services, incoming, sip, calls.clone(), phases.clone());
         let task = tokio::spawn(async move {
-            let calls = TaskTracker::new();
-            loop {
-                tokio::select! {
-                    call = incoming.recv() => match call {
-                        Some(call) => {
-                            calls.spawn(call::run(services.clone(), call, stop.clone()));
-                        }
-                        None => break,
-                    },
-                    _ = stop.cancelled() => break,
-                }
-            }
-            // Calls in progress are hung up (their CDRs closed `interrupted`) before SIP stops.
-            calls.close();
-            calls.wait().await;
-            sip.shutdown();
-            services.store.close().await;
+            run.await;
+            monitor_stop.cancel();
         });
         Ok(Server {
             sip_addr,
-            shutdown,
+            admission,
+            phases,
+            calls,
+            drain_for,
             task,
         })
     }
@@ -186,9 +250,70 @@ impl Server {
         self.sip_addr
     }
 
+    /// The node's admission state: whether it takes new calls, and why not (for `/readyz`).
+    pub fn admission(&self) -> AdmissionGate {
+        self.admission.clone()
+    }
+
+    /// Calls in progress (answered or ringing).
+    pub fn calls_in_progress(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The graceful stop: new INVITEs and OPTIONS get 503 with `Retry-After`; the calls in
+    /// progress run to their end, for `server.drain_seconds` at most, or until `hurry` resolves
+    /// (a second signal); then those left are hung up (BYE, billed, CDR closed) and everything
+    /// stops. Returns once the store is closed.
+    pub async fn drain(self, hurry: impl Future<Output = ()>) -> DrainReport {
+        let Server {
+            admission,
+            phases,
+            calls,
+            drain_for,
+            mut task,
+            ..
+        } = self;
+        let deadline = Instant::now() + drain_for;
+        admission.start_draining(deadline);
+        phases.drain.cancel();
+        let calls_at_start = calls.len();
+        info!(
+            calls = calls_at_start,
+            drain_seconds = drain_for.as_secs(),
+            "draining: new calls and OPTIONS get 503; calls in progress run to their end"
+        );
+        let ended_by = tokio::select! {
+            _ = &mut task => DrainEnd::CallsEnded,
+            _ = sleep_until(deadline) => DrainEnd::Deadline,
+            _ = hurry => DrainEnd::Hurried,
+        };
+        let hung_up = match ended_by {
+            DrainEnd::CallsEnded => 0,
+            DrainEnd::Deadline | DrainEnd::Hurried => {
+                let left = calls.len();
+                warn!(calls = left, reason = ?ended_by, "drain cut short: hanging up the calls still in progress");
+                phases.hang_up.cancel();
+                let _ = task.await;
+                left
+            }
+        };
+        info!(
+            calls_at_start,
+            hung_up,
+            ended_by = ?ended_by,
+            "drain finished: every call ended and billed"
+        );
+        DrainReport {
+            calls_at_start,
+            hung_up,
+            ended_by,
+        }
+    }
+
     /// Hangs up every call, closes their CDRs, and stops.
     pub async fn shutdown(self) {
-        self.shutdown.cancel();
+        self.admission.start_draining(Instant::now());
+        self.phases.hang_up.cancel();
         let _ = self.task.await;
     }
 }

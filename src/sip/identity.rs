@@ -25,9 +25,10 @@ impl CallerIdentity {
     /// when `source` is one of `trusted`: anyone else can write any PAI. Of its values a `tel:`
     /// URI is preferred, else the first that holds a number. `Privacy: id` (or `user`/`header`)
     /// means the caller withheld the number, so it is not used even if the network asserted it.
-    /// So does a From or an asserted identity that is anonymous (RFC 3323: host
-    /// `anonymous.invalid`, or user `anonymous`): a PBX that withholds a number often writes its
-    /// own trunk pilot number as the user part, which must not be taken for the caller.
+    /// So does an asserted identity that is anonymous (RFC 3323: host `anonymous.invalid`, or user
+    /// `anonymous`), and, when no trusted PAI names the caller, an anonymous From: a PBX that
+    /// withholds a number often writes its own trunk pilot number as the From user, which must
+    /// not be taken for the caller.
     pub fn from_headers(
         pai: Option<&str>,
         from: &str,
@@ -37,13 +38,12 @@ impl CallerIdentity {
     ) -> CallerIdentity {
         let from = from.trim();
         let trusted_pai = pai.filter(|_| trusted.contains(&source));
-        let anonymous = is_anonymous(uri_of(from))
-            || trusted_pai.is_some_and(|pai| {
-                split_name_addrs(pai)
-                    .into_iter()
-                    .any(|entry| is_anonymous(uri_of(entry)))
-            });
-        if anonymous || privacy.is_some_and(withholds_identity) {
+        let asserted_anonymous = trusted_pai.is_some_and(|pai| {
+            split_name_addrs(pai)
+                .into_iter()
+                .any(|entry| is_anonymous(uri_of(entry)))
+        });
+        if asserted_anonymous || privacy.is_some_and(withholds_identity) {
             return CallerIdentity {
                 raw: uri_of(from).to_string(),
                 number: None,
@@ -56,7 +56,10 @@ impl CallerIdentity {
                 number: Some(number),
             };
         }
-        let number = PhoneNumber::parse(uri_of(from)).ok();
+        // The From's user part means nothing in an anonymous From (a PBX may put its pilot there).
+        let number = (!is_anonymous(uri_of(from)))
+            .then(|| PhoneNumber::parse(uri_of(from)).ok())
+            .flatten();
         CallerIdentity {
             raw: uri_of(from).to_string(),
             number,

@@ -4,6 +4,8 @@ use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use tracing::debug;
 
+use crate::admission::Refusal;
+
 /// The methods this UAS implements, for Allow headers.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
 
@@ -19,6 +21,15 @@ pub fn capabilities() -> Vec<Header> {
 pub fn warning(code: u16, text: &str) -> Header {
     let text = text.replace('"', "'");
     Header::Warning(format!("{code} hotline \"{text}\"").into())
+}
+
+/// The headers of a 503 that takes this node out of rotation: `Retry-After` (RFC 3261 §20.33),
+/// and a Warning that tells the operator reading a trace why.
+pub fn refusal_headers(refusal: &Refusal) -> Vec<Header> {
+    vec![
+        Header::RetryAfter(refusal.retry_after_secs().to_string().into()),
+        warning(399, refusal.reason.as_str()),
+    ]
 }
 
 /// Sends a final response on a server transaction, logging (not failing) if the peer is gone.

@@ -24,6 +24,7 @@ use super::identity::{self, CallerIdentity};
 use super::responses::{self, warning};
 use super::sdp::{self, NegotiatedMedia, SdpError};
 use super::wire::ScreenedSocket;
+use crate::admission::AdmissionGate;
 use crate::domain::CallId;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +54,25 @@ struct Dispatch {
     public_address: IpAddr,
     trusted_peers: Vec<IpAddr>,
     contact: rsipstack::sip::Uri,
+    /// Whether new calls (and dispatcher probes) are welcome.
+    admission: AdmissionGate,
 }
 
 impl SipServer {
     /// Binds the UDP socket and starts the endpoint. New calls arrive on the returned channel.
+    /// The node always accepts; see [`SipServer::start_with_admission`].
     pub async fn start(
         cfg: SipConfig,
+    ) -> Result<(SipServer, mpsc::Receiver<IncomingCall>), SipError> {
+        SipServer::start_with_admission(cfg, AdmissionGate::new()).await
+    }
+
+    /// As [`SipServer::start`], refusing new INVITEs and out-of-dialog OPTIONS with 503 and
+    /// `Retry-After` whenever `admission` says the node does not take calls. Requests inside
+    /// the dialogs of calls in progress (ACK, BYE, INFO, re-INVITE) are served as always.
+    pub async fn start_with_admission(
+        cfg: SipConfig,
+        admission: AdmissionGate,
     ) -> Result<(SipServer, mpsc::Receiver<IncomingCall>), SipError> {
         cfg.validate()?;
         let socket = tokio::net::UdpSocket::bind(cfg.listen)
@@ -115,6 +129,7 @@ impl SipServer {
             public_address: cfg.public_address,
             trusted_peers: cfg.trusted_peers.clone(),
             contact,
+            admission,
         });
         tokio::spawn(async move { endpoint.serve().await });
         let stop = cancel.clone();
@@ -175,6 +190,17 @@ impl Dispatch {
             .ok()
             .and_then(|to| to.tag().ok().flatten())
             .is_some();
+        if !in_dialog
+            && matches!(method, Method::Invite | Method::Options)
+            && let Some(refusal) = self.admission.refusal()
+        {
+            debug!(%method, reason = %refusal.reason, "refused with 503: not taking calls");
+            responses::reply(&mut tx, 503, responses::refusal_headers(&refusal)).await;
+            if method == Method::Invite {
+                drain(tx).await;
+            }
+            return;
+        }
         if !in_dialog && method == Method::Invite {
             return self.new_call(tx).await;
         }

@@ -19,6 +19,7 @@ mod limits;
 mod migrations;
 mod orphans;
 mod pepper;
+mod reachability;
 mod reset;
 #[cfg(test)]
 mod testing;

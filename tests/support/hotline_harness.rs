@@ -7,7 +7,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::Duration;
 
 use hotline::config::{
@@ -19,7 +20,7 @@ use hotline::domain::{
 };
 use hotline::ivr::Entry;
 use hotline::media::{Codec, PromptLibrary};
-use hotline::server::Server;
+use hotline::server::{DatabaseProbe, PingFuture, Server};
 use hotline::store::{Account, CdrRow, Hasher, Limits, NewAccount, Pepper, ResetResult, Store};
 use tokio::time::{Instant, sleep};
 
@@ -108,6 +109,63 @@ pub struct Hotline {
 
 /// Starts a hotline with [`base_config`] changed by `tweak`.
 pub async fn start(tweak: impl FnOnce(&mut Config)) -> Hotline {
+    start_with_probe(tweak, |_| None).await
+}
+
+/// The "network" between a node and its database, which a test can cut. SQLite is a local file:
+/// it cannot go away the way a PostgreSQL server does, so the node's health probe asks through
+/// this switch — the real `Store::ping` on the same database while connected, a connection
+/// error while cut. Only the probe is cut; the node's own queries still reach the file.
+pub struct DatabaseSwitch {
+    store: Store,
+    cut: AtomicBool,
+}
+
+impl DatabaseSwitch {
+    pub fn cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::SeqCst);
+    }
+}
+
+impl DatabaseProbe for DatabaseSwitch {
+    fn ping(&self) -> PingFuture<'_> {
+        let cut = self.cut.load(Ordering::SeqCst);
+        Box::pin(async move {
+            if cut {
+                let refused = std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "test: the database is cut off",
+                );
+                return Err(hotline::store::StoreError::Database(sqlx::Error::Io(
+                    refused,
+                )));
+            }
+            self.store.ping().await
+        })
+    }
+}
+
+/// Starts a hotline whose database can be cut off from its health probe ([`DatabaseSwitch`]).
+pub async fn start_with_switch(tweak: impl FnOnce(&mut Config)) -> (Hotline, Arc<DatabaseSwitch>) {
+    let mut switch = None;
+    let hotline = start_with_probe(tweak, |store| {
+        let made = Arc::new(DatabaseSwitch {
+            store,
+            cut: AtomicBool::new(false),
+        });
+        switch = Some(made.clone());
+        Some(made as Arc<dyn DatabaseProbe>)
+    })
+    .await;
+    (hotline, switch.expect("the switch was made"))
+}
+
+/// Starts a hotline; `probe` may give it a database health probe of the test's own, made from a
+/// second handle on its database.
+async fn start_with_probe(
+    tweak: impl FnOnce(&mut Config),
+    probe: impl FnOnce(Store) -> Option<Arc<dyn DatabaseProbe>>,
+) -> Hotline {
     if let Ok(filter) = std::env::var("HOTLINE_TEST_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
@@ -124,7 +182,11 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Hotline {
     let pepper = Pepper::from_configured(PEPPER).expect("pepper");
     let hasher = Hasher::new(pepper, 1);
     let library = PromptLibrary::load(&config.prompts.dir).expect("the repository's prompts");
-    let server = Server::start(config.clone()).await.expect("hotline starts");
+    let server = match probe(store.clone()) {
+        Some(probe) => Server::start_with_database_probe(config.clone(), probe).await,
+        None => Server::start(config.clone()).await,
+    }
+    .expect("hotline starts");
     Hotline {
         server,
         store,
@@ -190,16 +252,7 @@ impl Hotline {
 
     /// The call's CDR once closed (the server closes it just after the call ends).
     pub async fn closed_cdr(&self, call: &Call) -> CdrRow {
-        let id = call.call_id();
-        let until = Instant::now() + WAIT;
-        loop {
-            let row = self.store.cdr(&id).await.expect("read CDR");
-            match row {
-                Some(row) if row.ended_at.is_some() => return row,
-                _ if Instant::now() > until => panic!("CDR of {id} not closed: {row:?}"),
-                _ => sleep(Duration::from_millis(20)).await,
-            }
-        }
+        closed_cdr(&self.store, &call.call_id()).await
     }
 
     /// Places a call: INVITE with an SDP offer of `codec` first (the other G.711 second) and
@@ -262,6 +315,20 @@ impl Hotline {
             answer,
             started,
             answered: ok.at,
+        }
+    }
+}
+
+/// The CDR of `id` once closed, waiting up to [`WAIT`] for it (for tests that moved the server
+/// out of their [`Hotline`] to drain it).
+pub async fn closed_cdr(store: &Store, id: &CallId) -> CdrRow {
+    let until = Instant::now() + WAIT;
+    loop {
+        let row = store.cdr(id).await.expect("read CDR");
+        match row {
+            Some(row) if row.ended_at.is_some() => return row,
+            _ if Instant::now() > until => panic!("CDR of {id} not closed: {row:?}"),
+            _ => sleep(Duration::from_millis(20)).await,
         }
     }
 }

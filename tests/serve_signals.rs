@@ -1,0 +1,179 @@
+//! `hotline serve` stopped by SIGTERM with a call in progress, as systemd or Kubernetes stop it:
+//! the real binary drains, hangs up what is left (BYE, billed), closes the CDR and exits 0.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::sip_uac::{Uac, sdp_offer};
+use tokio::time::{Instant, sleep};
+
+const PEPPER: &str = "signal-test-pepper-0123456789";
+const WAIT: Duration = Duration::from_secs(60);
+
+fn hotline(db_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HOTLINE_DATABASE__URL", db_url)
+        .env("HOTLINE_SECURITY__PEPPER", PEPPER)
+        .env("HOTLINE_SIP__LISTEN", "127.0.0.1:0")
+        .env("HOTLINE_LOG__FILTER", "info")
+        .env("HOTLINE_LOG__FORMAT", "json");
+    command
+}
+
+/// A running `hotline serve`, and its log as it comes.
+struct Serving {
+    child: Child,
+    sip: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+fn serve(db_url: &str, drain_seconds: u64) -> Serving {
+    let mut child = hotline(db_url)
+        .env("HOTLINE_SERVER__DRAIN_SECONDS", drain_seconds.to_string())
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hotline serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+    let sip = loop {
+        let line = lines
+            .next()
+            .expect("hotline serve exited before listening")
+            .expect("read log");
+        if line.contains("hotline is listening")
+            && let Some(addr) = json_field(&line, "sip_addr")
+        {
+            break addr.parse().expect("sip_addr is a socket address");
+        }
+    };
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    Serving { child, sip, log }
+}
+
+impl Serving {
+    fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    async fn exit_status(&mut self) -> ExitStatus {
+        let until = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < until, "hotline serve did not exit");
+            sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn wait_log(&self, text: &str) -> String {
+        let until = Instant::now() + WAIT;
+        loop {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(text)) {
+                return line.clone();
+            }
+            assert!(Instant::now() < until, "no {text:?} in the log");
+            sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn json_field(line: &str, field: &str) -> Option<String> {
+    let key = format!("\"{field}\":\"");
+    let start = line.find(&key)? + key.len();
+    let end = line[start..].find('"')? + start;
+    Some(line[start..end].to_owned())
+}
+
+/// The CDRs as `hotline cdr export` writes them, header skipped.
+fn export(db_url: &str) -> Vec<Vec<String>> {
+    let out = hotline(db_url).args(["cdr", "export"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+async fn place_call(sip: SocketAddr) -> Uac {
+    let mut uac = Uac::new(sip).await;
+    let offer = sdp_offer(
+        40_002,
+        "0 101",
+        &["0 PCMU/8000", "101 telephone-event/8000"],
+    );
+    uac.invite("0912345678", None, &[], &offer).await;
+    uac.wait_response(200, "INVITE", WAIT).await;
+    uac.ack().await;
+    uac
+}
+
+fn assert_billed_interrupted(rows: &[Vec<String>], call_id: &str) {
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row[0], call_id);
+    assert_ne!(row[4], "", "ended_at is set: {row:?}");
+    assert_eq!(row[6], "1", "billed minutes: {row:?}");
+    assert_eq!(row[7], "1000", "amount: {row:?}");
+    assert_eq!(row[9], "interrupted", "{row:?}");
+}
+
+#[tokio::test]
+async fn sigterm_drains_hangs_up_at_the_deadline_bills_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("h.db").display());
+    let mut server = serve(&db_url, 1);
+    let mut call = place_call(server.sip).await;
+
+    server.sigterm();
+    let started = server.wait_log("draining").await;
+    assert!(started.contains("\"calls\":1"), "{started}");
+    call.wait_request("BYE", WAIT).await;
+    assert!(server.exit_status().await.success());
+    let finished = server.wait_log("drain finished").await;
+    assert!(finished.contains("\"hung_up\":1"), "{finished}");
+    assert_billed_interrupted(&export(&db_url), &call.call_id);
+}
+
+#[tokio::test]
+async fn a_second_sigterm_ends_the_drain_at_once_still_billing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("h.db").display());
+    let mut server = serve(&db_url, 300);
+    let mut call = place_call(server.sip).await;
+
+    server.sigterm();
+    server.wait_log("draining").await;
+    // The dispatcher's probe now gets 503.
+    let mut probe = Uac::new(server.sip).await;
+    probe.options().await;
+    probe.wait_response(503, "OPTIONS", WAIT).await;
+
+    server.sigterm();
+    call.wait_request("BYE", WAIT).await;
+    assert!(server.exit_status().await.success());
+    assert_billed_interrupted(&export(&db_url), &call.call_id);
+}
