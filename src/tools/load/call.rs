@@ -93,6 +93,10 @@ pub struct Call {
     to_tag: Option<String>,
     /// The Contact of the 2xx: where in-dialog requests go.
     remote_target: Option<String>,
+    /// The 2xx's Record-Route, reversed: the Route of our ACK and BYE, so that they pass the
+    /// record-routing proxies (Kamailio) in front of the service. They are still sent to
+    /// --target, which is the first of them when the proxy is the target.
+    route_set: Vec<String>,
     /// The ACK sent, resent for every retransmitted final response.
     ack: Option<String>,
     pub invited_at: Instant,
@@ -113,6 +117,7 @@ impl Call {
             &leg.request_uri,
             INVITE_CSEQ,
             &invite_branch,
+            &[],
             None,
             Some(offer),
         );
@@ -132,6 +137,7 @@ impl Call {
             branches: 0,
             to_tag: None,
             remote_target: None,
+            route_set: Vec::new(),
             ack: None,
             invited_at: now,
             answered_at: None,
@@ -237,6 +243,12 @@ impl Call {
                 self.answered_at = Some(now);
                 self.to_tag = msg.to_tag().map(str::to_owned);
                 self.remote_target = msg.contact_uri().map(str::to_owned);
+                self.route_set = msg
+                    .record_route()
+                    .into_iter()
+                    .rev()
+                    .map(str::to_owned)
+                    .collect();
                 let uri = self.in_dialog_uri();
                 let branch = self.next_branch();
                 let ack = self.leg.request(
@@ -244,6 +256,7 @@ impl Call {
                     &uri,
                     INVITE_CSEQ,
                     &branch,
+                    &self.route_set,
                     self.to_tag.as_deref(),
                     None,
                 );
@@ -267,6 +280,7 @@ impl Call {
                     &self.leg.request_uri,
                     INVITE_CSEQ,
                     &self.invite_branch,
+                    &[],
                     to_tag.as_deref(),
                     None,
                 );
@@ -329,6 +343,7 @@ impl Call {
             &uri,
             INVITE_CSEQ + 1,
             &branch,
+            &self.route_set,
             self.to_tag.as_deref(),
             None,
         );
@@ -475,6 +490,39 @@ mod tests {
         assert!(call.outputs().next().is_none(), "lingers for late packets");
         call.poll(t2 + LINGER);
         assert_eq!(call.outputs().collect::<Vec<_>>(), [Output::Ended(None)]);
+    }
+
+    #[test]
+    fn through_a_record_routing_proxy_the_ack_and_bye_carry_the_route_set() {
+        let t0 = Instant::now();
+        let mut call = Call::start(leg(), FlowKind::Answer, Duration::ZERO, "v=0\r\n", t0);
+        call.outputs().for_each(drop);
+        let ok = response_text(200, "1 INVITE", SDP).replacen(
+            "Contact:",
+            "Record-Route: <sip:10.0.0.10:5060;lr>\r\nRecord-Route: <sip:10.0.0.9;lr>\r\nContact:",
+            1,
+        );
+        feed(&mut call, &ok, t0);
+        let routes = |request: &str| -> Vec<String> {
+            let m = Message::parse(request.as_bytes()).unwrap();
+            m.headers("Route").map(str::to_owned).collect()
+        };
+        let ack = sent(&mut call).remove(0);
+        assert!(ack.starts_with("ACK sip:h@127.0.0.1:5090 SIP/2.0"), "{ack}");
+        // The UAC's route set is the Record-Route reversed (RFC 3261 §12.1.2).
+        assert_eq!(
+            routes(&ack),
+            ["<sip:10.0.0.9;lr>", "<sip:10.0.0.10:5060;lr>"]
+        );
+        call.poll(t0);
+        let bye = sent(&mut call).remove(0);
+        assert!(bye.starts_with("BYE sip:h@127.0.0.1:5090 SIP/2.0"), "{bye}");
+        assert_eq!(routes(&bye), routes(&ack));
+        // Without a proxy there is no Route at all (the other tests' 200 OK).
+        let mut direct = Call::start(leg(), FlowKind::Reset, Duration::ZERO, "v=0\r\n", t0);
+        direct.outputs().for_each(drop);
+        feed(&mut direct, &response_text(200, "1 INVITE", SDP), t0);
+        assert!(routes(&sent(&mut direct)[0]).is_empty());
     }
 
     #[test]

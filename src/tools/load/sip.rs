@@ -134,6 +134,29 @@ impl<'a> Message<'a> {
             .find_map(|p| p.trim().strip_prefix("tag="))
     }
 
+    /// Every Record-Route entry (`<sip:proxy;lr>`), in the order received: several headers,
+    /// or several entries in one separated by commas outside `<…>`.
+    pub fn record_route(&self) -> Vec<&'a str> {
+        let mut entries = Vec::new();
+        for value in self.headers("Record-Route") {
+            let (mut start, mut inside) = (0, false);
+            for (i, c) in value.char_indices() {
+                match c {
+                    '<' => inside = true,
+                    '>' => inside = false,
+                    ',' if !inside => {
+                        entries.push(value[start..i].trim());
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            entries.push(value[start..].trim());
+        }
+        entries.retain(|e| !e.is_empty());
+        entries
+    }
+
     /// The URI of the first Contact (`<…>` or bare).
     pub fn contact_uri(&self) -> Option<&'a str> {
         let value = self.header("Contact")?;
@@ -176,13 +199,17 @@ impl Leg {
         }
     }
 
-    /// A request of this call. `to_tag` is the service's, once known; `body` is SDP.
+    /// A request of this call. `route` is the dialog's route set (RFC 3261 §12.1.2: the 2xx's
+    /// Record-Route, reversed), empty outside a dialog or without a record-routing proxy;
+    /// `to_tag` is the service's, once known; `body` is SDP.
+    #[allow(clippy::too_many_arguments)]
     pub fn request(
         &self,
         method: &str,
         uri: &str,
         cseq: u32,
         branch: &str,
+        route: &[String],
         to_tag: Option<&str>,
         body: Option<&str>,
     ) -> String {
@@ -191,10 +218,16 @@ impl Leg {
             msg,
             "{method} {uri} SIP/2.0\r\n\
              Via: SIP/2.0/UDP {local};branch={branch};rport\r\n\
-             Max-Forwards: 70\r\n\
-             From: {from}\r\n\
-             To: {to}",
+             Max-Forwards: 70\r\n",
             local = self.local,
+        );
+        for hop in route {
+            let _ = write!(msg, "Route: {hop}\r\n");
+        }
+        let _ = write!(
+            msg,
+            "From: {from}\r\n\
+             To: {to}",
             from = self.from,
             to = self.to,
         );
@@ -284,6 +317,25 @@ mod tests {
     }
 
     #[test]
+    fn reads_record_route_entries_in_order() {
+        let ok = "SIP/2.0 200 OK\r\n\
+            Record-Route: <sip:10.0.0.10;lr;ftag=a,b>, <sip:10.0.0.9;lr>\r\n\
+            Record-Route: <sip:10.0.0.8;lr>\r\n\
+            Call-ID: x\r\nCSeq: 1 INVITE\r\n\r\n";
+        let m = Message::parse(ok.as_bytes()).unwrap();
+        assert_eq!(
+            m.record_route(),
+            [
+                "<sip:10.0.0.10;lr;ftag=a,b>",
+                "<sip:10.0.0.9;lr>",
+                "<sip:10.0.0.8;lr>"
+            ]
+        );
+        let bare = Message::parse(b"SIP/2.0 200 OK\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n");
+        assert!(bare.unwrap().record_route().is_empty());
+    }
+
+    #[test]
     fn rejects_what_it_cannot_demultiplex() {
         assert_eq!(
             Message::parse(b"\xff\xfe").unwrap_err(),
@@ -321,6 +373,7 @@ mod tests {
             &leg.request_uri,
             1,
             "z9hG4bK-a",
+            &[],
             None,
             Some("v=0\r\n"),
         );
@@ -329,9 +382,20 @@ mod tests {
         assert_eq!(m.header("From"), Some("<sip:0913000009@127.0.0.1>;tag=t9"));
         assert_eq!(m.to_tag(), None);
         assert_eq!(m.body, "v=0\r\n");
-        let ack = leg.request("ACK", "sip:h@x", 1, "z9hG4bK-b", Some("srv"), None);
+        let ack = leg.request("ACK", "sip:h@x", 1, "z9hG4bK-b", &[], Some("srv"), None);
         let m = Message::parse(ack.as_bytes()).unwrap();
         assert_eq!((m.to_tag(), m.cseq()), (Some("srv"), Some((1, "ACK"))));
         assert!(ack.starts_with("ACK sip:h@x SIP/2.0\r\n"));
+        assert!(!ack.contains("Route:"));
+        let route = [
+            "<sip:10.0.0.10;lr>".to_owned(),
+            "<sip:10.0.0.9;lr>".to_owned(),
+        ];
+        let bye = leg.request("BYE", "sip:h@x", 2, "z9hG4bK-c", &route, Some("srv"), None);
+        let m = Message::parse(bye.as_bytes()).unwrap();
+        assert_eq!(
+            m.headers("Route").collect::<Vec<_>>(),
+            ["<sip:10.0.0.10;lr>", "<sip:10.0.0.9;lr>"]
+        );
     }
 }
