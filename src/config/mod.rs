@@ -14,7 +14,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::NodeId;
 use crate::ivr::Entry;
@@ -64,11 +64,11 @@ pub struct SipSection {
     /// Addresses and CIDR blocks that may send SIP at all; anything else is dropped unanswered.
     /// Unset: loopback only, and then listening on another address is refused (an operator must
     /// say who the trunks are). A list, or one comma-separated string.
-    #[serde(deserialize_with = "net_list_or_unset")]
+    #[serde(deserialize_with = "lists::net_list_or_unset")]
     pub allowed_peers: Option<Vec<IpNet>>,
     /// Source addresses whose P-Asserted-Identity is believed (RFC 3325). Anyone else's PAI is
     /// ignored, because anyone can write one. A list, or one comma-separated string.
-    #[serde(deserialize_with = "ip_list")]
+    #[serde(deserialize_with = "lists::ip_list")]
     pub trusted_peers: Vec<IpAddr>,
     /// Log every SIP message in full. Off by default: messages carry callers' numbers.
     pub log_messages: bool,
@@ -358,222 +358,6 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks what types alone cannot: ranges, relations between keys, required pairings.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.server.drain_seconds > MAX_DRAIN_SECONDS {
-            return Err(ConfigError::new(
-                "server.drain_seconds",
-                format!(
-                    "{} is more than {MAX_DRAIN_SECONDS} (one day)",
-                    self.server.drain_seconds
-                ),
-            ));
-        }
-        let sip = &self.sip;
-        if sip.listen.ip().is_unspecified() && sip.public_address.is_none() {
-            return Err(ConfigError::new(
-                "sip.public_address",
-                format!(
-                    "must be set when sip.listen is the wildcard {}",
-                    sip.listen.ip()
-                ),
-            ));
-        }
-        if let Some(public) = sip.public_address
-            && public.is_unspecified()
-        {
-            return Err(ConfigError::new(
-                "sip.public_address",
-                "must be an address peers can reach, not a wildcard",
-            ));
-        }
-        if !(10..=10_000).contains(&sip.t1_ms) {
-            return Err(ConfigError::new(
-                "sip.t1_ms",
-                format!("{} is outside 10..=10000", sip.t1_ms),
-            ));
-        }
-        self.validate_peers()?;
-        if sip.answer_delay_ms > 60_000 {
-            return Err(ConfigError::new(
-                "sip.answer_delay_ms",
-                "must be at most 60000 (one minute of ringing)",
-            ));
-        }
-        let media = &self.media;
-        if media.rtp_port_min < 1024 {
-            return Err(ConfigError::new(
-                "media.rtp_port_min",
-                format!(
-                    "{} is a privileged port; use 1024 or more",
-                    media.rtp_port_min
-                ),
-            ));
-        }
-        if media.rtp_port_max < media.rtp_port_min.saturating_add(1) {
-            return Err(ConfigError::new(
-                "media.rtp_port_max",
-                format!(
-                    "{} must be above media.rtp_port_min ({})",
-                    media.rtp_port_max, media.rtp_port_min
-                ),
-            ));
-        }
-        if self.sip.threads > 256 {
-            return Err(ConfigError::new(
-                "sip.threads",
-                format!("{} is more than 256", self.sip.threads),
-            ));
-        }
-        if media.threads > 256 {
-            return Err(ConfigError::new(
-                "media.threads",
-                format!("{} is more than 256", media.threads),
-            ));
-        }
-        if media.realtime_priority > 99 {
-            return Err(ConfigError::new(
-                "media.realtime_priority",
-                format!(
-                    "{} is outside 1..=99 (0: not real-time)",
-                    media.realtime_priority
-                ),
-            ));
-        }
-        if !(-20..=19).contains(&media.thread_nice) {
-            return Err(ConfigError::new(
-                "media.thread_nice",
-                format!("{} is outside -20..=19", media.thread_nice),
-            ));
-        }
-        let url = &self.database.url;
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
-            return Err(ConfigError::new(
-                "database.url",
-                format!(
-                    "{:?} must start with sqlite: or postgres://",
-                    crate::store::redact_credentials(url)
-                ),
-            ));
-        }
-        let ivr = &self.ivr;
-        for (key, ms) in [
-            ("ivr.first_digit_timeout_ms", ivr.first_digit_timeout_ms),
-            ("ivr.inter_digit_timeout_ms", ivr.inter_digit_timeout_ms),
-        ] {
-            if !(500..=120_000).contains(&ms) {
-                return Err(ConfigError::new(
-                    key,
-                    format!("{ms} is outside 500..=120000 ms"),
-                ));
-            }
-        }
-        for (key, tries) in [
-            ("ivr.menu_tries", ivr.menu_tries),
-            ("ivr.code_tries", ivr.code_tries),
-        ] {
-            if !(1..=10).contains(&tries) {
-                return Err(ConfigError::new(key, format!("{tries} is outside 1..=10")));
-            }
-        }
-        if !(30..=86_400).contains(&ivr.max_call_seconds) {
-            return Err(ConfigError::new(
-                "ivr.max_call_seconds",
-                format!("{} is outside 30..=86400", ivr.max_call_seconds),
-            ));
-        }
-        let currency = &self.billing.currency;
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ConfigError::new(
-                "billing.currency",
-                format!("{currency:?} is not an ISO 4217 code like \"VND\""),
-            ));
-        }
-        let orphan_after = self.billing.orphan_after_seconds;
-        if !(61..=86_400).contains(&orphan_after) {
-            return Err(ConfigError::new(
-                "billing.orphan_after_seconds",
-                format!(
-                    "{orphan_after} is outside 61..=86400 (live calls tick every 60 s, so it must be more than 60)"
-                ),
-            ));
-        }
-        let security = &self.security;
-        if let Some(pepper) = &security.pepper
-            && pepper.len() < 16
-        {
-            return Err(ConfigError::new(
-                "security.pepper",
-                "must be at least 16 characters",
-            ));
-        }
-        for (key, n) in [
-            (
-                "security.max_failures_per_caller",
-                security.max_failures_per_caller,
-            ),
-            (
-                "security.max_failures_per_code",
-                security.max_failures_per_code,
-            ),
-            (
-                "security.max_resets_per_account",
-                security.max_resets_per_account,
-            ),
-            ("security.window_hours", security.window_hours),
-        ] {
-            if n == 0 {
-                return Err(ConfigError::new(key, "must be at least 1"));
-            }
-        }
-        if !(1..=64).contains(&security.hash_concurrency) {
-            return Err(ConfigError::new(
-                "security.hash_concurrency",
-                format!("{} is outside 1..=64", security.hash_concurrency),
-            ));
-        }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
-            return Err(ConfigError::new("log.filter", e.to_string()));
-        }
-        Ok(())
-    }
-
-    /// `sip.allowed_peers` against `sip.listen` and `sip.trusted_peers`.
-    fn validate_peers(&self) -> Result<(), ConfigError> {
-        let sip = &self.sip;
-        let listen = sip.listen.ip().to_canonical();
-        match &sip.allowed_peers {
-            None if !listen.is_loopback() => {
-                return Err(ConfigError::new(
-                    "sip.allowed_peers",
-                    format!(
-                        "must be set when sip.listen ({listen}) is not a loopback address: list your \
-                         trunks' addresses or CIDR blocks, e.g. [\"10.0.0.5\", \"192.0.2.0/24\"] \
-                         (\"0.0.0.0/0\" lets anyone in and is not recommended)"
-                    ),
-                ));
-            }
-            Some(blocks) if blocks.is_empty() => {
-                return Err(ConfigError::new(
-                    "sip.allowed_peers",
-                    "is empty: nobody could call; remove the key for loopback only",
-                ));
-            }
-            _ => {}
-        }
-        let allowed = self.allowed_peers();
-        if let Some(outside) = sip.trusted_peers.iter().find(|p| !allowed.contains(**p)) {
-            return Err(ConfigError::new(
-                "sip.trusted_peers",
-                format!("{outside} is not inside sip.allowed_peers, so it could never be heard"),
-            ));
-        }
-        Ok(())
-    }
-
     /// `sip.allowed_peers`, loopback when unset.
     pub fn allowed_peers(&self) -> AllowedPeers {
         match &self.sip.allowed_peers {
@@ -654,62 +438,8 @@ fn describe_figment_error(error: figment::Error) -> ConfigError {
     }
 }
 
-/// Accepts `["10.0.0.1", "10.0.0.2"]` from a file or `10.0.0.1,10.0.0.2` from an environment variable.
-fn ip_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpAddr>, D::Error> {
-    list_items(deserializer)?
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
-            s.parse()
-                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an IP address")))
-        })
-        .collect()
-}
-
-/// As [`ip_list`], for addresses and CIDR blocks (`10.0.0.5`, `192.0.2.0/24`, `2001:db8::/32`).
-fn net_list_or_unset<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Vec<IpNet>>, D::Error> {
-    let Some(items) = list_items(deserializer)? else {
-        return Ok(None);
-    };
-    let blocks = items
-        .iter()
-        .map(|s| {
-            s.parse::<IpNet>()
-                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    serde::de::Error::custom(format!(
-                        "{s:?} is neither an IP address nor a CIDR block like 192.0.2.0/24"
-                    ))
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(blocks))
-}
-
-/// The items of a list from a file, or of a comma-separated string from the environment; `None`
-/// when unset.
-fn list_items<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum ListOrString {
-        List(Vec<String>),
-        One(String),
-    }
-    let items = match Option::<ListOrString>::deserialize(deserializer)? {
-        None => return Ok(None),
-        Some(ListOrString::List(items)) => items,
-        Some(ListOrString::One(text)) => text.split(',').map(str::to_owned).collect(),
-    };
-    Ok(Some(
-        items
-            .into_iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect(),
-    ))
-}
+mod lists;
+mod validate;
 
 #[cfg(test)]
 mod tests;
