@@ -1,0 +1,127 @@
+//! Writing batches to SQLite: the rows go into `import_batch` as one JSON array bound to one
+//! parameter (`json_each` unpacks it), one statement per batch whatever its size, instead of
+//! thousands of single-row inserts or multi-row `VALUES` limited by SQLite's 32,766 parameters.
+//!
+//! Each batch is its own `BEGIN IMMEDIATE` transaction on one pooled connection (the temporary
+//! tables belong to it). Committing per batch keeps the WAL small and lets a running service
+//! write between batches; an import cut short leaves whole batches behind, and importing the
+//! file again completes it without changing what is already there.
+
+use std::fmt::Write as _;
+
+use sqlx::Connection as _;
+use sqlx::pool::PoolConnection;
+
+use super::parse::Row;
+use super::staging::{self, BatchOutcome, StagingSql};
+
+const LOAD_BATCH: &str = "INSERT INTO import_batch (line, code, phone, personal_id, registered) \
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each($1)";
+
+/// Page cache for the import's connection (negative: KiB). The default 2 MiB makes every index
+/// insert of 20 million scattered codes a read from the OS; 64 MiB keeps the upper levels of the
+/// indexes in memory and stays within the import's memory budget.
+const IMPORT_CACHE_KIB: i64 = 64 * 1024;
+/// SQLite's default, restored before the connection goes back to the pool.
+const DEFAULT_CACHE_KIB: i64 = 2000;
+
+/// One import's connection.
+pub(super) struct SqliteImport {
+    conn: PoolConnection<sqlx::Any>,
+}
+
+impl SqliteImport {
+    pub async fn start(mut conn: PoolConnection<sqlx::Any>) -> Result<SqliteImport, sqlx::Error> {
+        for statement in staging::CREATE_TABLES {
+            conn.run(statement).await?;
+        }
+        set_cache(&mut conn, IMPORT_CACHE_KIB).await?;
+        Ok(SqliteImport { conn })
+    }
+
+    pub async fn write_batch(&mut self, rows: &[Row]) -> Result<BatchOutcome, sqlx::Error> {
+        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
+        tx.run("DELETE FROM import_batch").await?;
+        sqlx::query(LOAD_BATCH)
+            .bind(rows_as_json(rows))
+            .execute(&mut *tx)
+            .await?;
+        let outcome = staging::reject_and_upsert(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub async fn finish(mut self) -> Result<(), sqlx::Error> {
+        for statement in staging::DROP_TABLES {
+            self.conn.run(statement).await?;
+        }
+        set_cache(&mut self.conn, DEFAULT_CACHE_KIB).await
+    }
+}
+
+async fn set_cache(conn: &mut sqlx::AnyConnection, kib: i64) -> Result<(), sqlx::Error> {
+    // A PRAGMA takes no parameters; the value is a constant of this module.
+    let sql = format!("PRAGMA cache_size = -{kib}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// `[[line,"code","phone","personal_id"|null,0|1],…]`. Every value was validated by its domain
+/// type (digits and `+` only), so nothing needs escaping.
+fn rows_as_json(rows: &[Row]) -> String {
+    let mut json = String::with_capacity(rows.len() * 56 + 2);
+    json.push('[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        let _ = write!(
+            json,
+            "[{},\"{}\",\"{}\",",
+            row.line,
+            row.code.as_str(),
+            row.phone.as_str()
+        );
+        match &row.personal_id {
+            Some(id) => {
+                let _ = write!(json, "\"{}\"", id.as_str());
+            }
+            None => json.push_str("null"),
+        }
+        json.push_str(if row.registered { ",1]" } else { ",0]" });
+    }
+    json.push(']');
+    json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{code, phone};
+
+    #[test]
+    fn rows_become_a_json_array_of_arrays() {
+        let rows = [
+            Row {
+                line: 2,
+                code: code("0123456789"),
+                phone: phone("0912345678"),
+                personal_id: None,
+                registered: true,
+            },
+            Row {
+                line: 4,
+                code: code("1111111111"),
+                phone: phone("0987654321"),
+                personal_id: Some(crate::domain::PersonalId::parse("001085012345").unwrap()),
+                registered: false,
+            },
+        ];
+        assert_eq!(
+            rows_as_json(&rows),
+            r#"[[2,"0123456789","+84912345678",null,1],[4,"1111111111","+84987654321","001085012345",0]]"#
+        );
+    }
+}
