@@ -18,12 +18,12 @@ use super::staging::{self, BatchOutcome, StagingSql};
 const LOAD_BATCH: &str = "INSERT INTO import_batch (line, code, phone, personal_id, registered) \
      SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each($1)";
 
-/// Page cache for the import's connection (negative: KiB). The default 2 MiB makes every index
-/// insert of 20 million scattered codes a read from the OS; 64 MiB keeps the upper levels of the
-/// indexes in memory and stays within the import's memory budget.
-const IMPORT_CACHE_KIB: i64 = 64 * 1024;
-/// SQLite's default, restored before the connection goes back to the pool.
-const DEFAULT_CACHE_KIB: i64 = 2000;
+/// Page caches for the import's connection, in KiB: the database's and the temporary tables'.
+/// The default 2 MiB makes every index insert of 20 million scattered codes a read from the OS;
+/// these keep the upper levels of the indexes in memory and stay within the import's 256 MiB.
+const IMPORT_CACHE_KIB: (i64, i64) = (64 * 1024, 32 * 1024);
+/// SQLite's defaults, restored before the connection goes back to the pool.
+const DEFAULT_CACHE_KIB: (i64, i64) = (2000, 2000);
 
 /// One import's connection.
 pub(super) struct SqliteImport {
@@ -46,7 +46,7 @@ impl SqliteImport {
             .bind(rows_as_json(rows))
             .execute(&mut *tx)
             .await?;
-        let outcome = staging::reject_and_upsert(&mut *tx).await?;
+        let outcome = staging::reject_and_upsert(&mut *tx, rows.len()).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -59,9 +59,12 @@ impl SqliteImport {
     }
 }
 
-async fn set_cache(conn: &mut sqlx::AnyConnection, kib: i64) -> Result<(), sqlx::Error> {
-    // A PRAGMA takes no parameters; the value is a constant of this module.
-    let sql = format!("PRAGMA cache_size = -{kib}");
+async fn set_cache(
+    conn: &mut sqlx::AnyConnection,
+    (main_kib, temp_kib): (i64, i64),
+) -> Result<(), sqlx::Error> {
+    // A PRAGMA takes no parameters; the values are constants of this module (negative: KiB).
+    let sql = format!("PRAGMA main.cache_size = -{main_kib}; PRAGMA temp.cache_size = -{temp_kib};");
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(conn)
         .await?;

@@ -108,14 +108,21 @@ impl StagingSql for PgConnection {
     }
 }
 
-/// Rejects what cannot be written and upserts the rest of `import_batch`, inside the caller's
-/// transaction.
+/// Rejects what cannot be written and upserts the rest of `import_batch` (`rows` rows), inside
+/// the caller's transaction.
 pub(super) async fn reject_and_upsert(
     conn: &mut impl StagingSql,
+    rows: usize,
 ) -> Result<BatchOutcome, sqlx::Error> {
     let mut outcome = BatchOutcome::default();
-    conn.run(REMEMBER_CODES).await?;
-    let repeated = conn.line_pairs(REPEATED_CODES).await?;
+    // When every row's code was new to the import, nothing repeats: skip the search (the
+    // usual case, and a fifth of a batch's time).
+    let new_codes = conn.run(REMEMBER_CODES).await?;
+    let repeated = if new_codes == rows as u64 {
+        Vec::new()
+    } else {
+        conn.line_pairs(REPEATED_CODES).await?
+    };
     if !repeated.is_empty() {
         conn.run(DROP_REPEATED_CODES).await?;
         outcome
