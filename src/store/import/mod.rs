@@ -2,7 +2,8 @@
 //! (20 million rows) in bounded memory.
 //!
 //! The header must be exactly `code,phone,personal_id,registered`. The file is read a line at a
-//! time ([`parse`]); rows go to the database in batches ([`sqlite`], [`postgres`]), where they
+//! time ([`parse`]), twice: first for its codes alone, to find those that repeat ([`repeats`]),
+//! then for the import. Rows go to the database in batches ([`sqlite`], [`postgres`]), where they
 //! are checked and upserted set-based ([`staging`]). Bad rows are reported with their file line
 //! (the header is line 1), the field and the reason, in line order, and the import goes on with
 //! the good ones. Importing the same file again changes nothing and says so (`unchanged`). Within
@@ -20,6 +21,7 @@
 mod parse;
 mod postgres;
 mod progress;
+mod repeats;
 mod sqlite;
 mod staging;
 #[cfg(test)]
@@ -31,8 +33,9 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncBufRead, BufReader};
 
-use self::parse::{Row, RowReader};
+use self::parse::{Row, RowReader, code_number};
 use self::postgres::PostgresImport;
+use self::repeats::Repeats;
 use self::sqlite::SqliteImport;
 use self::staging::BatchOutcome;
 use super::{Backend, Store, StoreError};
@@ -140,15 +143,25 @@ impl Store {
             path: path.to_owned(),
             source,
         };
-        let file = tokio::fs::File::open(path).await.map_err(io_error)?;
-        let size = file.metadata().await.map_err(io_error)?.len();
-        let reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
-        self.import_reader(reader, Some(size), BATCH_ROWS, observer)
-            .await
-            .map_err(|e| match e {
-                ImportError::Read(source) => io_error(source),
-                other => other,
-            })
+        let open = || async {
+            let file = tokio::fs::File::open(path).await.map_err(io_error)?;
+            let size = file.metadata().await.map_err(io_error)?.len();
+            Ok::<_, ImportError>((BufReader::with_capacity(READ_BUFFER_BYTES, file), size))
+        };
+        let (first_pass, size) = open().await?;
+        let repeats = Repeats::scan(first_pass, size).await;
+        let (second_pass, _) = open().await?;
+        let result = match repeats {
+            Ok(repeats) => {
+                self.import_reader(second_pass, Some(size), repeats, BATCH_ROWS, observer)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| match e {
+            ImportError::Read(source) => io_error(source),
+            other => other,
+        })
     }
 
     /// Imports accounts from CSV text (see the module documentation for the format).
@@ -163,8 +176,15 @@ impl Store {
         batch_rows: usize,
     ) -> Result<ImportReport, ImportError> {
         let mut errors = CollectErrors::default();
+        let repeats = Repeats::scan(csv, csv.len() as u64).await?;
         let totals = self
-            .import_reader(csv, Some(csv.len() as u64), batch_rows, &mut errors)
+            .import_reader(
+                csv,
+                Some(csv.len() as u64),
+                repeats,
+                batch_rows,
+                &mut errors,
+            )
             .await?;
         Ok(report(totals, errors))
     }
@@ -173,6 +193,7 @@ impl Store {
         &self,
         reader: impl AsyncBufRead + Unpin,
         total_bytes: Option<u64>,
+        mut repeats: Repeats,
         batch_rows: usize,
         observer: &mut dyn ImportObserver,
     ) -> Result<ImportTotals, ImportError> {
@@ -191,7 +212,16 @@ impl Store {
             // pile them up in memory either.
             while batch.len() + errors.len() < batch_rows.max(1) {
                 match rows.next_row().await? {
-                    Some(Ok(row)) => batch.push(row),
+                    Some(Ok(row)) => match code_number(&row.code)
+                        .and_then(|code| repeats.earlier_line(code, row.line))
+                    {
+                        Some(first) => errors.push(RowError {
+                            line: row.line,
+                            field: "code",
+                            reason: format!("appears again (first on line {first})"),
+                        }),
+                        None => batch.push(row),
+                    },
                     Some(Err(error)) => errors.push(error),
                     None => {
                         at_end = true;

@@ -76,6 +76,28 @@ impl<R: AsyncBufRead + Unpin> RowReader<R> {
         }
     }
 
+    /// The code of the next row as a number (None when it is not a valid code), for the first
+    /// pass that looks for repeats; None at the end of the file.
+    pub async fn next_code(&mut self) -> Result<Option<Option<u64>>, ImportError> {
+        loop {
+            if !self.read_line().await? {
+                return Ok(None);
+            }
+            let Ok(text) = std::str::from_utf8(&self.buffer) else {
+                return Ok(Some(None));
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            let first = split_fields(text).into_iter().next().unwrap_or_default();
+            return Ok(Some(
+                InsuranceCode::parse(&first)
+                    .ok()
+                    .and_then(|code| code_number(&code)),
+            ));
+        }
+    }
+
     /// Bytes of the file read so far, for the progress estimate.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
@@ -99,6 +121,11 @@ impl<R: AsyncBufRead + Unpin> RowReader<R> {
         }
         Ok(true)
     }
+}
+
+/// A code as a number: ten digits fit a `u64`, a quarter of the size of the text.
+pub(super) fn code_number(code: &InsuranceCode) -> Option<u64> {
+    code.as_str().parse().ok()
 }
 
 /// The fields of one line, trimmed, quotes removed.

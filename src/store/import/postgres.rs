@@ -58,7 +58,7 @@ impl PostgresImport {
         let mut copy = tx.copy_in_raw(COPY_BATCH).await?;
         copy.send(rows_as_copy_text(rows).into_bytes()).await?;
         copy.finish().await?;
-        let outcome = staging::reject_and_upsert(&mut *tx, rows.len()).await?;
+        let outcome = staging::reject_and_upsert(&mut *tx).await?;
         tx.commit().await?;
         Ok(outcome)
     }

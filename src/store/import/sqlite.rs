@@ -46,7 +46,7 @@ impl SqliteImport {
             .bind(rows_as_json(rows))
             .execute(&mut *tx)
             .await?;
-        let outcome = staging::reject_and_upsert(&mut *tx, rows.len()).await?;
+        let outcome = staging::reject_and_upsert(&mut *tx).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -64,7 +64,8 @@ async fn set_cache(
     (main_kib, temp_kib): (i64, i64),
 ) -> Result<(), sqlx::Error> {
     // A PRAGMA takes no parameters; the values are constants of this module (negative: KiB).
-    let sql = format!("PRAGMA main.cache_size = -{main_kib}; PRAGMA temp.cache_size = -{temp_kib};");
+    let sql =
+        format!("PRAGMA main.cache_size = -{main_kib}; PRAGMA temp.cache_size = -{temp_kib};");
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(conn)
         .await?;
