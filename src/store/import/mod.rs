@@ -148,20 +148,16 @@ impl Store {
             let size = file.metadata().await.map_err(io_error)?.len();
             Ok::<_, ImportError>((BufReader::with_capacity(READ_BUFFER_BYTES, file), size))
         };
-        let (first_pass, size) = open().await?;
-        let repeats = Repeats::scan(first_pass, size).await;
-        let (second_pass, _) = open().await?;
-        let result = match repeats {
-            Ok(repeats) => {
-                self.import_reader(second_pass, Some(size), repeats, BATCH_ROWS, observer)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        result.map_err(|e| match e {
+        let with_path = |e| match e {
             ImportError::Read(source) => io_error(source),
             other => other,
-        })
+        };
+        let (first_pass, size) = open().await?;
+        let repeats = Repeats::scan(first_pass, size).await.map_err(with_path)?;
+        let (second_pass, _) = open().await?;
+        self.import_reader(second_pass, Some(size), repeats, BATCH_ROWS, observer)
+            .await
+            .map_err(with_path)
     }
 
     /// Imports accounts from CSV text (see the module documentation for the format).
