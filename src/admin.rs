@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{Config, LogFormat};
 use crate::domain::{InsuranceCode, Password, PersonalId, PhoneNumber};
 use crate::server::{Server, open_store};
-use crate::store::{NewAccount, Store, redact_credentials};
+use crate::store::{NewAccount, ProgressReporter, Store, redact_credentials};
 
 /// Logs go to stderr (stdout carries command output such as the CDR export). rsipstack logs
 /// every raw SIP message at INFO, callers' numbers included, so it is held at WARN unless the
@@ -118,20 +118,16 @@ pub async fn add_account(
 /// row was bad.
 pub async fn import_accounts(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
     let store = store(config).await?;
-    let report = store
-        .import_csv(file)
-        .await
-        .with_context(|| format!("{}", file.display()))?;
-    for error in &report.errors {
-        eprintln!("{}: {error}", file.display());
-    }
+    let size = std::fs::metadata(file).ok().map(|m| m.len());
+    let mut reporter = ProgressReporter::new(file.display().to_string(), size);
+    let totals = store.import_csv_observed(file, &mut reporter).await;
+    reporter.finish();
+    let totals = totals.with_context(|| format!("{}", file.display()))?;
     println!(
         "{} imported, {} unchanged, {} rejected",
-        report.imported,
-        report.unchanged,
-        report.errors.len()
+        totals.imported, totals.unchanged, totals.rejected
     );
-    Ok(if report.errors.is_empty() {
+    Ok(if totals.rejected == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -207,5 +203,24 @@ pub fn write_dtmf_pcap(
 ) -> anyhow::Result<ExitCode> {
     let pcap = crate::tools::dtmf_pcap(digits, options).context("--digits")?;
     std::fs::write(out, pcap).with_context(|| format!("{}", out.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hotline tools gen-accounts`.
+pub fn gen_accounts(rows: u64, bad_every: u64, out: &Path) -> anyhow::Result<ExitCode> {
+    let file = std::fs::File::create(out).with_context(|| format!("{}", out.display()))?;
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+    let options = crate::tools::gen_accounts::GenOptions { rows, bad_every };
+    let bad = crate::tools::gen_accounts::write_accounts(&mut writer, options)
+        .with_context(|| format!("{}", out.display()))?;
+    println!("{rows} accounts and {bad} bad lines: {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hotline tools lookup-bench`.
+pub async fn lookup_bench(config: &Config, rows: u64, samples: u64) -> anyhow::Result<ExitCode> {
+    let store = store(config).await?;
+    let figures = crate::tools::lookup_bench::run(&store, rows, samples).await?;
+    println!("{figures}");
     Ok(ExitCode::SUCCESS)
 }

@@ -127,6 +127,25 @@ enum ToolsCommand {
     /// Place many branch-8 calls against a running hotline and report set-up times, outcomes,
     /// RTP loss and jitter, and the generator's own CPU time. Exit 0 when no call failed.
     Load(Box<hotline::tools::load::LoadArgs>),
+    /// Write a deterministic account file (`hotline accounts import` format) of any size: row i is
+    /// always the same account. For the import benchmark.
+    GenAccounts {
+        #[arg(long)]
+        rows: u64,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Add one bad line (of rotating kinds, a repeated code among them) after every Nth row.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        bad_every: u64,
+    },
+    /// Time account lookups on the database of a `gen-accounts --rows ROWS` import; JSON on stdout.
+    #[command(hide = true)]
+    LookupBench {
+        #[arg(long)]
+        rows: u64,
+        #[arg(long, default_value_t = 30_000)]
+        samples: u64,
+    },
 }
 
 /// glibc malloc arenas for the whole process (see `hotline::os::limit_malloc_arenas`).
@@ -205,6 +224,14 @@ fn main() -> ExitCode {
                 admin::write_dtmf_pcap(&digits, &options, &out)
             }
             Command::Tools(ToolsCommand::Load(args)) => hotline::tools::load::cli(*args).await,
+            Command::Tools(ToolsCommand::GenAccounts {
+                rows,
+                out,
+                bad_every,
+            }) => admin::gen_accounts(rows, bad_every, &out),
+            Command::Tools(ToolsCommand::LookupBench { rows, samples }) => {
+                admin::lookup_bench(&config, rows, samples).await
+            }
             Command::Prompts(PromptsCommand::Check { dir }) => {
                 admin::check_prompts(dir.as_deref().unwrap_or(&config.prompts.dir))
             }

@@ -89,8 +89,8 @@ impl DatabaseUrl {
         self.backend
     }
 
-    /// The whole URL, password included: only for opening another connection to the database.
-    #[cfg(test)]
+    /// The whole URL, password included: only for opening another connection to the database
+    /// (the PostgreSQL import's native connection for COPY, the tests' admin connections).
     pub(crate) fn expose(&self) -> &str {
         &self.url
     }

@@ -37,7 +37,10 @@ pub use cdr::{CdrRow, NewCdr};
 pub use error::StoreError;
 pub use export::{CDR_CSV_HEADER, ExportError};
 pub use hasher::{HashError, Hasher};
-pub use import::{IMPORT_CSV_HEADER, ImportError, ImportReport, RowError};
+pub use import::{
+    IMPORT_CSV_HEADER, ImportError, ImportObserver, ImportProgress, ImportReport, ImportTotals,
+    ProgressReporter, RowError, progress_line, thousands,
+};
 pub use limits::Limits;
 pub use pepper::{MIN_PEPPER_LEN, Pepper, PepperSource, pepper_path};
 pub use reset::ResetResult;

@@ -6,7 +6,9 @@
 //! [`load`] is a load generator of our own, cheap enough to share the service's machine.
 
 pub mod dtmf_pcap;
+pub mod gen_accounts;
 pub mod load;
+pub mod lookup_bench;
 pub mod pcap;
 
 pub use dtmf_pcap::{DtmfPcapError, DtmfPcapOptions, dtmf_pcap};
