@@ -6,24 +6,11 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use support::binary::{export, hotline, json_field};
 use support::sip_uac::{Uac, sdp_offer};
-
-const PEPPER: &str = "crash-test-pepper-0123456789";
-
-fn hotline(db_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("HOTLINE_DATABASE__URL", db_url)
-        .env("HOTLINE_SECURITY__PEPPER", PEPPER)
-        .env("HOTLINE_SIP__LISTEN", "127.0.0.1:0")
-        .env("HOTLINE_LOG__FILTER", "info")
-        .env("HOTLINE_LOG__FORMAT", "json");
-    command
-}
 
 /// Starts `hotline serve` and reads its log until it says where SIP listens.
 fn serve(db_url: &str) -> (Child, SocketAddr) {
@@ -48,28 +35,6 @@ fn serve(db_url: &str) -> (Child, SocketAddr) {
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (child, addr)
-}
-
-fn json_field(line: &str, field: &str) -> Option<String> {
-    let key = format!("\"{field}\":\"");
-    let start = line.find(&key)? + key.len();
-    let end = line[start..].find('"')? + start;
-    Some(line[start..end].to_owned())
-}
-
-fn export(db_url: &str) -> Vec<Vec<String>> {
-    let out = hotline(db_url).args(["cdr", "export"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|line| line.split(',').map(str::to_owned).collect())
-        .collect()
 }
 
 #[tokio::test]

@@ -22,24 +22,12 @@ use tokio::time::{Instant, sleep};
 const CODE: &str = "0123456789";
 const PHONE: &str = "0912345678";
 
-async fn final_response(uac: &mut Uac, method: &str) -> SipMsg {
-    loop {
-        let msg = uac
-            .next(WAIT)
-            .await
-            .unwrap_or_else(|| panic!("no final answer to {method} within {WAIT:?}"));
-        if msg.cseq_method() == method && msg.status().is_some_and(|s| s >= 200) {
-            return msg;
-        }
-    }
-}
-
 /// Probes with OPTIONS every 100 ms until the answer is `status`; returns that answer.
 async fn options_until(uac: &mut Uac, status: u16) -> SipMsg {
     let until = Instant::now() + WAIT;
     loop {
         uac.options().await;
-        let answer = final_response(uac, "OPTIONS").await;
+        let answer = uac.final_response("OPTIONS", WAIT).await;
         if answer.status() == Some(status) {
             return answer;
         }
@@ -81,7 +69,7 @@ async fn while_the_database_is_unreachable_invites_and_options_get_503_until_it_
         &["0 PCMU/8000", "101 telephone-event/8000"],
     );
     caller.invite(PHONE, None, &[], &offer).await;
-    let answer = final_response(&mut caller, "INVITE").await;
+    let answer = caller.final_response("INVITE", WAIT).await;
     assert_eq!(answer.status(), Some(503), "{}", answer.head());
     assert_eq!(
         answer.header("Retry-After").as_deref().map(str::trim),

@@ -21,7 +21,7 @@ const PHONE: &str = "0912345678";
 /// The final response to an out-of-dialog OPTIONS (what Kamailio's dispatcher probes with).
 async fn options(uac: &mut Uac) -> SipMsg {
     uac.options().await;
-    final_response(uac, "OPTIONS").await
+    uac.final_response("OPTIONS", WAIT).await
 }
 
 /// The final response to a new INVITE from a new caller (a refusal is ACKed).
@@ -33,23 +33,11 @@ async fn new_invite(server: std::net::SocketAddr) -> SipMsg {
         &["0 PCMU/8000", "101 telephone-event/8000"],
     );
     uac.invite(PHONE, None, &[], &offer).await;
-    let answer = final_response(&mut uac, "INVITE").await;
+    let answer = uac.final_response("INVITE", WAIT).await;
     if answer.status().is_some_and(|s| s >= 300) {
         uac.ack_failure().await;
     }
     answer
-}
-
-async fn final_response(uac: &mut Uac, method: &str) -> SipMsg {
-    loop {
-        let msg = uac
-            .next(WAIT)
-            .await
-            .unwrap_or_else(|| panic!("no final answer to {method} within {WAIT:?}"));
-        if msg.cseq_method() == method && msg.status().is_some_and(|s| s >= 200) {
-            return msg;
-        }
-    }
 }
 
 /// A 503 that tells the dispatcher when to come back.

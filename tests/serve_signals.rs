@@ -9,23 +9,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::binary::{export, hotline, json_field};
 use support::sip_uac::{Uac, sdp_offer};
 use tokio::time::{Instant, sleep};
 
-const PEPPER: &str = "signal-test-pepper-0123456789";
 const WAIT: Duration = Duration::from_secs(60);
-
-fn hotline(db_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hotline"));
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("HOTLINE_DATABASE__URL", db_url)
-        .env("HOTLINE_SECURITY__PEPPER", PEPPER)
-        .env("HOTLINE_SIP__LISTEN", "127.0.0.1:0")
-        .env("HOTLINE_LOG__FILTER", "info")
-        .env("HOTLINE_LOG__FORMAT", "json");
-    command
-}
 
 /// A running `hotline serve`, and its log as it comes.
 struct Serving {
@@ -93,29 +81,6 @@ impl Serving {
             sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-fn json_field(line: &str, field: &str) -> Option<String> {
-    let key = format!("\"{field}\":\"");
-    let start = line.find(&key)? + key.len();
-    let end = line[start..].find('"')? + start;
-    Some(line[start..end].to_owned())
-}
-
-/// The CDRs as `hotline cdr export` writes them, header skipped.
-fn export(db_url: &str) -> Vec<Vec<String>> {
-    let out = hotline(db_url).args(["cdr", "export"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|line| line.split(',').map(str::to_owned).collect())
-        .collect()
 }
 
 async fn place_call(sip: SocketAddr) -> Uac {

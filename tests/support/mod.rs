@@ -1,3 +1,4 @@
+pub mod binary;
 pub mod hotline_harness;
 pub mod postgres;
 pub mod rtp_peer;

@@ -361,6 +361,20 @@ impl Uac {
     }
 
     /// Waits for a response with `status` to a request of `cseq_method`, skipping anything else.
+    /// The first final answer (2xx–6xx) to a request of `method`, skipping provisional ones and
+    /// anything else; panics when none comes within `within`.
+    pub async fn final_response(&mut self, method: &str, within: Duration) -> SipMsg {
+        loop {
+            let msg = self
+                .next(within)
+                .await
+                .unwrap_or_else(|| panic!("no final answer to {method} within {within:?}"));
+            if msg.cseq_method() == method && msg.status().is_some_and(|s| s >= 200) {
+                return msg;
+            }
+        }
+    }
+
     pub async fn wait_response(
         &mut self,
         status: u16,
