@@ -207,7 +207,7 @@ mod tests {
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(applied, 2);
+        assert_eq!(applied, 3);
     }
 
     testing::on_both_databases!(migrations_make_the_same_tables_on_both_databases);

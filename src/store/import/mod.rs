@@ -17,7 +17,11 @@
 //! Each batch is committed on its own: a file that fails to read halfway (or an interrupted
 //! import) leaves the batches before it written, and importing the file again finishes the job.
 //! A bad header or an empty file stops the import before anything is written.
+//!
+//! The first import into an empty SQLite database is different ([`first_load`]): all or nothing,
+//! several times faster, and the personal IDs given twice are reported after the other bad rows.
 
+mod first_load;
 mod parse;
 mod postgres;
 mod progress;
@@ -33,6 +37,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncBufRead, BufReader};
 
+use self::first_load::FirstLoad;
 use self::parse::{Row, RowReader, code_number};
 use self::postgres::PostgresImport;
 use self::repeats::Repeats;
@@ -87,10 +92,13 @@ impl fmt::Display for RowError {
     }
 }
 
-/// Hears about an import as it runs: bad rows in line order, and progress after each batch.
+/// Hears about an import as it runs: bad rows in line order (but see [`first_load`]), and
+/// progress after each batch.
 pub trait ImportObserver {
     fn row_error(&mut self, error: RowError);
     fn progress(&mut self, _progress: ImportProgress) {}
+    /// Every row is read; a last step that takes a while begins (a first load's index build).
+    fn last_step(&mut self, _what: &'static str) {}
 }
 
 /// Keeps every bad row, for [`ImportReport`].
@@ -114,6 +122,11 @@ pub enum ImportError {
     Io { path: PathBuf, source: io::Error },
     #[error("cannot read the file: {0}")]
     Read(io::Error),
+    #[error(
+        "accounts were added to the database while this first import ran (another import?); \
+         nothing was imported: run it again"
+    )]
+    NoLongerEmpty,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -230,7 +243,7 @@ impl Store {
                 let outcome = target.write_batch(&batch).await?;
                 let good = batch.len() as u64 - outcome.errors.len() as u64;
                 totals.imported += outcome.written;
-                totals.unchanged += good.saturating_sub(outcome.written);
+                totals.unchanged += good.saturating_sub(outcome.written + outcome.staged);
                 errors.extend(outcome.errors);
             }
             // Batches follow the file, so sorting each batch's errors keeps them in file order.
@@ -243,22 +256,28 @@ impl Store {
             progress.bytes_read = rows.bytes_read();
             observer.progress(progress);
         }
-        target.finish().await?;
+        let loaded = target.finish(observer).await?;
+        totals.imported += loaded.written;
+        totals.rejected += loaded.rejected;
         Ok(totals)
     }
 }
 
 fn report(totals: ImportTotals, errors: CollectErrors) -> ImportReport {
+    let mut errors = errors.0;
+    // A first load reports some lines at the end; the report is in file order all the same.
+    errors.sort_by_key(|e| e.line);
     ImportReport {
         imported: usize::try_from(totals.imported).unwrap_or(usize::MAX),
         unchanged: usize::try_from(totals.unchanged).unwrap_or(usize::MAX),
-        errors: errors.0,
+        errors,
     }
 }
 
 /// Where the batches go.
 enum Target {
     Sqlite(SqliteImport),
+    SqliteFirstLoad(FirstLoad),
     Postgres(PostgresImport),
 }
 
@@ -266,7 +285,12 @@ impl Target {
     async fn start(store: &Store) -> Result<Target, sqlx::Error> {
         Ok(match store.backend() {
             Backend::Sqlite => {
-                Target::Sqlite(SqliteImport::start(store.pool().acquire().await?).await?)
+                let mut conn = store.pool().acquire().await?;
+                if first_load::accounts_empty(&mut conn).await? {
+                    Target::SqliteFirstLoad(FirstLoad::start(conn).await?)
+                } else {
+                    Target::Sqlite(SqliteImport::start(conn).await?)
+                }
             }
             Backend::Postgres => {
                 Target::Postgres(PostgresImport::start(store.url().expose()).await?)
@@ -277,14 +301,27 @@ impl Target {
     async fn write_batch(&mut self, rows: &[Row]) -> Result<BatchOutcome, sqlx::Error> {
         match self {
             Target::Sqlite(import) => import.write_batch(rows).await,
+            Target::SqliteFirstLoad(load) => {
+                load.stage(rows).await?;
+                Ok(BatchOutcome {
+                    staged: rows.len() as u64,
+                    ..BatchOutcome::default()
+                })
+            }
             Target::Postgres(import) => import.write_batch(rows).await,
         }
     }
 
-    async fn finish(self) -> Result<(), sqlx::Error> {
+    /// Ends the import; a first load writes its rows now, and reports what it refused.
+    async fn finish(
+        self,
+        observer: &mut dyn ImportObserver,
+    ) -> Result<first_load::Loaded, ImportError> {
         match self {
-            Target::Sqlite(import) => import.finish().await,
-            Target::Postgres(import) => import.finish().await,
+            Target::Sqlite(import) => import.finish().await?,
+            Target::SqliteFirstLoad(load) => return load.finish(observer).await,
+            Target::Postgres(import) => import.finish().await?,
         }
+        Ok(first_load::Loaded::default())
     }
 }

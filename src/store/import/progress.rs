@@ -154,6 +154,20 @@ impl ImportObserver for ProgressReporter {
             None => {}
         }
     }
+
+    fn last_step(&mut self, what: &'static str) {
+        let text = format!("{}: every row read; {what}…", self.label);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(text);
+                bar.enable_steady_tick(Duration::from_millis(250));
+            }
+            None => {
+                eprintln!("{}", progress_line(&self.last, self.started.elapsed()));
+                eprintln!("{text}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

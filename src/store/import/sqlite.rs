@@ -1,4 +1,5 @@
-//! Writing batches to SQLite: the rows go into `import_batch` as one JSON array bound to one
+//! Writing batches to SQLite, when `accounts` holds rows already (an empty table takes
+//! [`super::first_load`]): the rows go into `import_batch` as one JSON array bound to one
 //! parameter (`json_each` unpacks it), one statement per batch whatever its size, instead of
 //! thousands of single-row inserts or multi-row `VALUES` limited by SQLite's 32,766 parameters.
 //!
@@ -71,7 +72,7 @@ impl SqliteImport {
 
 /// `[[line,"code","phone","personal_id"|null,0|1],…]`. Every value was validated by its domain
 /// type (digits and `+` only), so nothing needs escaping.
-fn rows_as_json(rows: &[Row]) -> String {
+pub(super) fn rows_as_json(rows: &[Row]) -> String {
     let mut json = String::with_capacity(rows.len() * 56 + 2);
     json.push('[');
     for (i, row) in rows.iter().enumerate() {

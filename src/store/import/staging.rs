@@ -55,6 +55,8 @@ const UPSERT: &str = "INSERT INTO accounts (code, personal_id, phone, registered
 pub(super) struct BatchOutcome {
     /// Rows that added or changed an account.
     pub written: u64,
+    /// Rows kept to be written at the end ([`super::first_load`]).
+    pub staged: u64,
     /// Rows refused by the database checks, in no particular order.
     pub errors: Vec<RowError>,
 }

@@ -175,6 +175,20 @@ async fn a_file_is_read_from_its_path(store: Store) {
 const SMALL_BATCH: usize = 3;
 
 async fn batches_are_invisible_repeats_and_bad_rows_at_their_edges_included(store: Store) {
+    repeats_and_bad_rows_at_batch_edges(store).await;
+}
+
+/// The same file into a database that has accounts already: on SQLite that is the batch path
+/// rather than the first load (src/store/import/first_load.rs), and the outcome is the same.
+async fn into_a_database_with_accounts_batches_refuse_the_same_rows(store: Store) {
+    store
+        .add_account(&crate::store::testing::account("9999999999", "0900000000"))
+        .await
+        .unwrap();
+    repeats_and_bad_rows_at_batch_edges(store).await;
+}
+
+async fn repeats_and_bad_rows_at_batch_edges(store: Store) {
     let csv = "code,phone,personal_id,registered\n\
                0000000001,0912345601,000000000001,1\n\
                0000000002,0912345602,,1\n\
@@ -347,6 +361,7 @@ on_both_databases!(
     a_byte_order_mark_and_spaces_are_tolerated,
     a_file_is_read_from_its_path,
     batches_are_invisible_repeats_and_bad_rows_at_their_edges_included,
+    into_a_database_with_accounts_batches_refuse_the_same_rows,
     a_changed_row_is_counted_as_imported_and_the_rest_unchanged_across_batches,
     a_password_hash_survives_an_import,
     an_observer_hears_bad_rows_in_order_and_progress_after_each_batch,
