@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use hotline::admin;
+use hotline::admin::{self, Bound};
 use hotline::config::Config;
+use hotline::store::ReportGroup;
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +76,20 @@ enum AccountsCommand {
 enum CdrCommand {
     /// Write every CDR as CSV to stdout.
     Export,
+    /// Calls, billed minutes and amount per day, node or outcome (a table, or CSV with --csv).
+    Report {
+        #[arg(long, value_enum, default_value = "day")]
+        by: ReportGroup,
+        /// Calls answered from this local day (2026-12-01) or this many days back (30d).
+        #[arg(long, value_name = "DAY|Nd")]
+        since: Option<Bound>,
+        /// Calls answered up to this local day, included, or up to this many days back.
+        #[arg(long, value_name = "DAY|Nd")]
+        until: Option<Bound>,
+        /// CSV on stdout instead of a table.
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -199,6 +214,20 @@ fn main() -> ExitCode {
                 admin::check_password(&config, &code, &password).await
             }
             Command::Cdr(CdrCommand::Export) => admin::export_cdrs(&config).await,
+            Command::Cdr(CdrCommand::Report {
+                by,
+                since,
+                until,
+                csv,
+            }) => {
+                let request = admin::ReportRequest {
+                    by,
+                    since,
+                    until,
+                    csv,
+                };
+                admin::cdr_report(&config, request).await
+            }
             Command::Db(DbCommand::Migrate) => admin::migrate(&config).await,
             Command::Tools(ToolsCommand::DtmfPcap {
                 digits,

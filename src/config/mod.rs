@@ -16,7 +16,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::NodeId;
+use crate::domain::{LocalOffset, NodeId};
 use crate::ivr::Entry;
 use crate::media::dtmf::DtmfMode;
 use crate::sip::AllowedPeers;
@@ -152,6 +152,9 @@ pub struct BillingSection {
     /// is taken for the call of a dead node, and its CDR is closed from its ticks. Live calls tick
     /// every 60 s, so this must be more than 60.
     pub orphan_after_seconds: u64,
+    /// The operator's local time, where a billing day starts (`hotline cdr report --by day`, the
+    /// status page's "today"). CDRs are stored and exported in UTC whatever it is.
+    pub utc_offset: LocalOffset,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -268,6 +271,7 @@ impl Default for BillingSection {
             currency: "VND".into(),
             announce_rate: true,
             orphan_after_seconds: 150,
+            utc_offset: LocalOffset::VIETNAM,
         }
     }
 }

@@ -9,6 +9,7 @@ mod node_id;
 mod outcome;
 mod password;
 mod phone;
+mod utc_offset;
 
 pub use account_key::{AccountKey, AccountKeyError, InsuranceCode, PersonalId};
 pub use call_id::CallId;
@@ -18,3 +19,4 @@ pub use node_id::{NodeId, NodeIdError};
 pub use outcome::Outcome;
 pub use password::Password;
 pub use phone::{PhoneError, PhoneNumber};
+pub use utc_offset::{LocalOffset, LocalOffsetError};

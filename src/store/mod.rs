@@ -20,6 +20,7 @@ mod migrations;
 mod orphans;
 mod pepper;
 mod reachability;
+mod report;
 mod reset;
 #[cfg(test)]
 mod testing;
@@ -43,6 +44,7 @@ pub use import::{
 };
 pub use limits::Limits;
 pub use pepper::{MIN_PEPPER_LEN, Pepper, PepperSource, pepper_path};
+pub use report::{Period, ReportGroup, ReportLine};
 pub use reset::ResetResult;
 
 /// A handle on the database, cheap to clone (it is a connection pool).

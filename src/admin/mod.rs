@@ -5,6 +5,12 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+mod period;
+mod report;
+
+pub use period::{Bound, BoundError};
+pub use report::{REPORT_CSV_COLUMNS, ReportRequest, cdr_report};
+
 use anyhow::{Context, bail};
 use tracing_subscriber::EnvFilter;
 
