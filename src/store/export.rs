@@ -105,7 +105,7 @@ fn csv_fields(row: &CdrRow) -> Result<[String; 11], time::error::Format> {
     ])
 }
 
-fn rfc3339(at: OffsetDateTime) -> Result<String, time::error::Format> {
+pub(crate) fn rfc3339(at: OffsetDateTime) -> Result<String, time::error::Format> {
     at.to_offset(time::UtcOffset::UTC).format(RFC3339_MILLIS)
 }
 

@@ -13,7 +13,7 @@ use super::Backend;
 
 type Source = (i64, &'static str, &'static str);
 
-const SQLITE: [Source; 3] = [
+const SQLITE: [Source; 4] = [
     (
         1,
         "initial",
@@ -29,9 +29,14 @@ const SQLITE: [Source; 3] = [
         "account indexes",
         include_str!("../../migrations/sqlite/0003_account_indexes.sql"),
     ),
+    (
+        4,
+        "audit",
+        include_str!("../../migrations/sqlite/0004_audit.sql"),
+    ),
 ];
 
-const POSTGRES: [Source; 3] = [
+const POSTGRES: [Source; 4] = [
     (
         1,
         "initial",
@@ -46,6 +51,11 @@ const POSTGRES: [Source; 3] = [
         3,
         "account indexes",
         include_str!("../../migrations/postgres/0003_account_indexes.sql"),
+    ),
+    (
+        4,
+        "audit",
+        include_str!("../../migrations/postgres/0004_audit.sql"),
     ),
 ];
 

@@ -6,6 +6,9 @@
 //! milliseconds for time, and no type either database lacks.
 
 mod accounts;
+mod audit;
+#[cfg(test)]
+mod audit_tests;
 mod backend;
 mod billing;
 mod cdr;
@@ -32,6 +35,10 @@ use std::path::PathBuf;
 use sqlx::AnyPool;
 
 pub use accounts::{Account, NewAccount};
+pub use audit::{
+    AUDIT_CSV_HEADER, AuditExportError, AuditFilter, AuditTopBy, AuditTopLine, Verification,
+    VerificationResult,
+};
 pub use backend::{Backend, DatabaseUrl, redact_credentials};
 pub use billing::{amount, billed_minutes};
 pub use cdr::{CdrRow, NewCdr};
@@ -146,7 +153,16 @@ mod tests {
                 .await
                 .unwrap();
         let names: Vec<&str> = tables.iter().map(|(n,)| n.as_str()).collect();
-        assert_eq!(names, ["accounts", "attempts", "billing_ticks", "cdrs"]);
+        assert_eq!(
+            names,
+            [
+                "accounts",
+                "attempts",
+                "billing_ticks",
+                "cdrs",
+                "verifications"
+            ]
+        );
         let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
             .fetch_one(store.pool())
             .await
@@ -203,13 +219,22 @@ mod tests {
         };
         let tables: Vec<(String,)> = sqlx::query_as(sql).fetch_all(store.pool()).await.unwrap();
         let names: Vec<&str> = tables.iter().map(|(n,)| n.as_str()).collect();
-        assert_eq!(names, ["accounts", "attempts", "billing_ticks", "cdrs"]);
+        assert_eq!(
+            names,
+            [
+                "accounts",
+                "attempts",
+                "billing_ticks",
+                "cdrs",
+                "verifications"
+            ]
+        );
         store.migrate().await.unwrap();
         let (applied,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations")
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(applied, 3);
+        assert_eq!(applied, 4);
     }
 
     testing::on_both_databases!(migrations_make_the_same_tables_on_both_databases);
