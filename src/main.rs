@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use hotline::admin::{self, Bound};
 use hotline::config::Config;
-use hotline::store::ReportGroup;
+use hotline::store::{AuditTopBy, ReportGroup};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +33,9 @@ enum Command {
     /// Call detail records.
     #[command(subcommand)]
     Cdr(CdrCommand),
+    /// The audit of every verification: who keyed what, and what came of it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The database.
     #[command(subcommand)]
     Db(DbCommand),
@@ -89,6 +92,36 @@ enum CdrCommand {
         /// CSV on stdout instead of a table.
         #[arg(long)]
         csv: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write the verifications as CSV to stdout, oldest first.
+    Export {
+        /// From this local day (2026-12-01) or this many days back (30d).
+        #[arg(long, value_name = "DAY|Nd")]
+        since: Option<Bound>,
+        /// Up to this local day, included, or up to this many days back.
+        #[arg(long, value_name = "DAY|Nd")]
+        until: Option<Bound>,
+        /// Only this caller's (any usual form of the number).
+        #[arg(long, value_name = "PHONE")]
+        caller: Option<String>,
+        /// Only those that keyed this code or personal ID.
+        #[arg(long, value_name = "CODE")]
+        code: Option<String>,
+    },
+    /// The callers (or codes) with the most verifications in a period.
+    Top {
+        #[arg(long, value_name = "DAY|Nd", default_value = "30d")]
+        since: Bound,
+        #[arg(long, value_name = "DAY|Nd")]
+        until: Option<Bound>,
+        #[arg(long, value_enum, default_value = "caller")]
+        by: AuditTopBy,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
     },
 }
 
@@ -212,6 +245,34 @@ fn main() -> ExitCode {
             }
             Command::Accounts(AccountsCommand::CheckPassword { code, password }) => {
                 admin::check_password(&config, &code, &password).await
+            }
+            Command::Audit(AuditCommand::Export {
+                since,
+                until,
+                caller,
+                code,
+            }) => {
+                let request = admin::AuditExportRequest {
+                    since,
+                    until,
+                    caller,
+                    code,
+                };
+                admin::audit_export(&config, request).await
+            }
+            Command::Audit(AuditCommand::Top {
+                since,
+                until,
+                by,
+                limit,
+            }) => {
+                let request = admin::AuditTopRequest {
+                    since,
+                    until,
+                    by,
+                    limit,
+                };
+                admin::audit_top(&config, request).await
             }
             Command::Cdr(CdrCommand::Export) => admin::export_cdrs(&config).await,
             Command::Cdr(CdrCommand::Report {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use hotline::admission::Admission;
 use hotline::domain::{Clip, Outcome, Prompt};
 use hotline::media::Codec;
+use hotline::store::AuditFilter;
 use sqlx::Connection;
 use support::hotline_harness::{DTMF_PT, WAIT, prompts_of, start, start_with_switch};
 use support::sip_uac::{SipMsg, Uac, sdp_offer};
@@ -145,4 +146,14 @@ async fn without_a_database_the_caller_hears_system_busy_and_the_billing_is_writ
     let waited_ms = i64::try_from(call.answered.elapsed().as_millis()).unwrap();
     assert!(cdr.duration_ms.unwrap() + 5000 < waited_ms, "{cdr:?}");
     assert!(hotline.password_verifies(CODE, &old_password).await);
+    // The verification's audit waited in the same queue, before the close.
+    let mut audit = Vec::new();
+    hotline
+        .store
+        .export_verifications(&AuditFilter::default(), &mut audit)
+        .await
+        .unwrap();
+    let audit = String::from_utf8(audit).unwrap();
+    let expected = format!(",{},+84912345678,{CODE},system_busy,1", id.as_str());
+    assert!(audit.contains(&expected), "{audit}");
 }

@@ -5,9 +5,11 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+mod audit;
 mod period;
 mod report;
 
+pub use audit::{AuditExportRequest, AuditTopRequest, audit_export, audit_top};
 pub use period::{Bound, BoundError};
 pub use report::{REPORT_CSV_COLUMNS, ReportRequest, cdr_report};
 

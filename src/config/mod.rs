@@ -34,6 +34,7 @@ pub struct Config {
     pub ivr: IvrSection,
     pub billing: BillingSection,
     pub security: SecuritySection,
+    pub audit: AuditSection,
     pub log: LogSection,
 }
 
@@ -177,6 +178,13 @@ pub struct SecuritySection {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct AuditSection {
+    /// Verifications older than this many days are purged by the service (hourly).
+    pub retention_days: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogSection {
     /// A tracing filter, e.g. `info` or `hotline=debug,rsipstack=warn`.
     pub filter: String,
@@ -285,6 +293,14 @@ impl Default for SecuritySection {
             max_resets_per_account: 5,
             window_hours: 24,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            retention_days: 365,
         }
     }
 }

@@ -155,6 +155,9 @@ fn a_bad_value_names_its_key_in_one_line() {
     assert_eq!(e.key, "billing.orphan_after_seconds");
     assert!(e.problem.contains("more than 60"), "{e}");
 
+    let e = error_of(None, &[("HOTLINE_AUDIT__RETENTION_DAYS", "0")]);
+    assert_eq!(e.key, "audit.retention_days");
+
     let e = error_of(None, &[("HOTLINE_BILLING__UTC_OFFSET", "+7:00")]);
     assert_eq!(e.key, "billing.utc_offset");
     assert!(e.problem.contains("like \"+07:00\""), "{e}");

@@ -181,6 +181,12 @@ impl Config {
                 format!("{} is outside 1..=64", security.hash_concurrency),
             ));
         }
+        if !(1..=3650).contains(&self.audit.retention_days) {
+            return Err(ConfigError::new(
+                "audit.retention_days",
+                format!("{} is outside 1..=3650", self.audit.retention_days),
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             return Err(ConfigError::new("log.filter", e.to_string()));
         }

@@ -1,5 +1,6 @@
 //! One call's billing rows — the CDR opened at answer, a tick at the start of every minute, the
-//! CDR closed at hang-up — written in order beside the call, and retried until they are stored.
+//! CDR closed at hang-up — and the audit record of each verification, written in order beside
+//! the call, and retried until they are stored.
 //!
 //! A call never waits for these writes: the caller keeps hearing prompts while the database is
 //! away. A write that fails is kept, with everything queued after it, and tried again with a
@@ -26,7 +27,7 @@ use tracing::{info, warn};
 
 use crate::admission::AdmissionGate;
 use crate::domain::{CallId, Outcome};
-use crate::store::{NewCdr, Store, StoreError};
+use crate::store::{NewCdr, Store, StoreError, VerificationRecord};
 
 /// One row (or pair of rows) to write.
 #[derive(Clone, Debug)]
@@ -40,6 +41,8 @@ pub enum BillingWrite {
         ended_at: OffsetDateTime,
         outcome: Outcome,
     },
+    /// A verification, for the audit.
+    Verification(VerificationRecord),
 }
 
 /// Names a write in a log line without any of its values (the caller's number stays out).
@@ -49,6 +52,7 @@ impl fmt::Display for BillingWrite {
             BillingWrite::Open(_) => f.write_str("CDR open"),
             BillingWrite::Tick { minute, .. } => write!(f, "tick of minute {minute}"),
             BillingWrite::Close { .. } => f.write_str("CDR close"),
+            BillingWrite::Verification(v) => write!(f, "audit of verification {}", v.attempt),
         }
     }
 }
@@ -86,6 +90,7 @@ impl BillingSink for StoreSink {
                     )
                     .await
                     .map(|_closed| ()),
+                BillingWrite::Verification(record) => self.store.record_verification(record).await,
             }
         })
     }
@@ -96,7 +101,9 @@ const FIRST_PAUSE: Duration = Duration::from_millis(200);
 /// Short enough that billing catches up within seconds of the database's return.
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
-/// A call's side of its writer: queue rows; they are written in this order.
+/// A call's side of its writer: queue rows; they are written in this order. A clone goes with
+/// a verification running beside the call, which queues its audit record when it is done.
+#[derive(Clone)]
 pub struct BillingWriter {
     queue: mpsc::UnboundedSender<BillingWrite>,
 }

@@ -23,7 +23,7 @@ use crate::ivr::{Action, Event, Flow, TimerId, Verification};
 use crate::media::dtmf::DtmfSources;
 use crate::media::{MediaEvent, MediaHandle, MediaParams};
 use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
-use crate::store::{NewCdr, ResetResult, StoreError};
+use crate::store::{NewCdr, ResetResult, StoreError, VerificationRecord, VerificationResult};
 
 /// Runs one call to its end. Never returns an error: whatever happens is logged and billed.
 pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: CancellationToken) {
@@ -96,6 +96,7 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         timers: Timers::new(),
         billing: BillingClock::new(answered),
         billing_writer: billing,
+        verifications: 0,
         deadline: answered + services.config.max_call_duration(),
         info_dtmf: dtmf.info,
         results: mpsc::unbounded_channel(),
@@ -156,8 +157,11 @@ struct CallDriver {
     control: CallControl,
     timers: Timers<TimerId>,
     billing: BillingClock,
-    /// Writes the CDR and the ticks, retrying while the database is away.
+    /// Writes the CDR, the ticks and the audit of each verification, retrying while the
+    /// database is away.
     billing_writer: BillingWriter,
+    /// Verifications asked for so far (the audit numbers them).
+    verifications: u32,
     /// The safety net: the call ends here whatever the flow is doing.
     deadline: Instant,
     /// Whether digits from SIP INFO are taken (see `DtmfSources`).
@@ -294,10 +298,13 @@ impl CallDriver {
     }
 
     /// Limits, lookup, match, new password hashed and stored: all off this task. The password
-    /// comes back only once it is stored, and goes straight into the flow.
-    fn verify(&self, key: AccountKey) {
+    /// comes back only once it is stored, and goes straight into the flow; the audit record of
+    /// the verification follows the call's other rows.
+    fn verify(&mut self, key: AccountKey) {
+        self.verifications += 1;
         let (services, call_id) = (self.services.clone(), self.call_id.clone());
-        let caller = self.caller.clone();
+        let (caller, attempt) = (self.caller.clone(), self.verifications);
+        let audit = self.billing_writer.clone();
         self.in_background(async move {
             let Some(caller) = caller else {
                 return Event::Verified(Verification::Unavailable);
@@ -313,6 +320,21 @@ impl CallDriver {
                     Verification::Unavailable
                 }
             };
+            let result = match &verification {
+                Verification::Reset(_) => VerificationResult::Reset,
+                Verification::Mismatch => VerificationResult::Mismatch,
+                Verification::TooManyAttempts => VerificationResult::LockedOut,
+                Verification::Unavailable => VerificationResult::SystemBusy,
+            };
+            audit.write(BillingWrite::Verification(VerificationRecord {
+                call_id,
+                attempt,
+                at: now,
+                node: services.config.node.id.clone(),
+                caller,
+                keyed: key,
+                result,
+            }));
             Event::Verified(verification)
         });
     }

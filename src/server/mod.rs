@@ -8,6 +8,7 @@
 //!                    store (src/store)┘  └ timers, billing ticks, verification results
 //! ```
 
+mod audit_purger;
 mod billing_clock;
 mod billing_writer;
 mod call;
@@ -230,6 +231,12 @@ impl Server {
             settle: orphan_sweeper::SETTLE,
         };
         tokio::spawn(sweeper.run(monitor_stop.clone()));
+        let purger = audit_purger::AuditPurger {
+            store: services.store.clone(),
+            retention: time::Duration::days(i64::from(services.config.audit.retention_days)),
+            every: audit_purger::PURGE_EVERY,
+        };
+        tokio::spawn(purger.run(monitor_stop.clone()));
         let run = lifecycle::run(services, incoming, sip, calls.clone(), phases.clone());
         let task = tokio::spawn(async move {
             run.await;

@@ -64,7 +64,7 @@ impl FromStr for VerificationResult {
 
 /// One verification.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verification {
+pub struct VerificationRecord {
     pub call_id: CallId,
     /// The call's first, second… verification (a caller has several code tries).
     pub attempt: u32,
@@ -117,12 +117,15 @@ const INSERT: &str = "INSERT INTO verifications (call_id, attempt, at, node, cal
 const PAGE: i64 = 1000;
 const PURGE_BATCH: i64 = 10_000;
 
+/// `who, verifications, resets, mismatches, locked_out, system_busy, first at, last at`.
+type TopRow = (String, i64, i64, i64, i64, i64, i64, i64);
+
 /// `at, node, call_id, attempt, caller, keyed, result`.
 type Row = (i64, String, String, i64, String, String, String);
 
 impl Store {
     /// Records a verification; recording it again changes nothing (the writer may retry).
-    pub async fn record_verification(&self, v: &Verification) -> Result<(), StoreError> {
+    pub async fn record_verification(&self, v: &VerificationRecord) -> Result<(), StoreError> {
         sqlx::query(INSERT)
             .bind(v.call_id.as_str())
             .bind(i64::from(v.attempt))
@@ -202,7 +205,7 @@ impl Store {
              ORDER BY COUNT(*) DESC, {column} LIMIT $3"
         ));
         let (since, until) = bounds(period)?;
-        let rows: Vec<(String, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(sql)
+        let rows: Vec<TopRow> = sqlx::query_as(sql)
             .bind(since)
             .bind(until)
             .bind(i64::from(limit))

@@ -13,8 +13,8 @@ fn verification(
     caller: &str,
     keyed: &str,
     result: VerificationResult,
-) -> Verification {
-    Verification {
+) -> VerificationRecord {
+    VerificationRecord {
         call_id: CallId::new(call),
         attempt,
         at: at(seconds),
@@ -26,7 +26,7 @@ fn verification(
 }
 
 /// One caller asking for three accounts, another a single mismatch, a lock-out and a busy.
-fn history() -> Vec<Verification> {
+fn history() -> Vec<VerificationRecord> {
     use VerificationResult::*;
     vec![
         verification("c1", 1, 10.0, "0912345678", "0123456789", Reset),

@@ -36,7 +36,7 @@ use sqlx::AnyPool;
 
 pub use accounts::{Account, NewAccount};
 pub use audit::{
-    AUDIT_CSV_HEADER, AuditExportError, AuditFilter, AuditTopBy, AuditTopLine, Verification,
+    AUDIT_CSV_HEADER, AuditExportError, AuditFilter, AuditTopBy, AuditTopLine, VerificationRecord,
     VerificationResult,
 };
 pub use backend::{Backend, DatabaseUrl, redact_credentials};
