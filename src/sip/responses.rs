@@ -42,6 +42,14 @@ pub async fn reply(tx: &mut Transaction, status: u16, headers: Vec<Header>) {
     }
 }
 
+/// Answers a new INVITE 503 with `Retry-After`, and waits for its ACK.
+pub(super) async fn refuse_new_invite(mut tx: Transaction, refusal: &Refusal) {
+    debug!(reason = %refusal.reason, "INVITE refused with 503");
+    reply(&mut tx, 503, refusal_headers(refusal)).await;
+    // Kept alive for the 503's retransmissions until the ACK.
+    while tx.receive().await.is_some() {}
+}
+
 /// Answers an out-of-dialog request the application never sees.
 pub async fn answer_outside_dialog(tx: &mut Transaction) {
     use rsipstack::sip::Method;

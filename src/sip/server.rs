@@ -196,7 +196,7 @@ impl Dispatch {
             // costs one small response each.
             return match self.admission.admit_call() {
                 Ok(slot) => self.new_call(tx, slot).await,
-                Err(refusal) => refuse(tx, &refusal).await,
+                Err(refusal) => responses::refuse_new_invite(tx, &refusal).await,
             };
         }
         // A dispatcher's probe learns that the node is draining or without its database; an
@@ -389,13 +389,6 @@ fn header_values(request: &Request, name: &str) -> Vec<String> {
         .filter(|h| h.name().eq_ignore_ascii_case(name))
         .map(|h| h.value().trim().to_string())
         .collect()
-}
-
-/// Answers a new INVITE 503 with `Retry-After`, and waits for its ACK.
-async fn refuse(mut tx: Transaction, refusal: &Refusal) {
-    debug!(reason = %refusal.reason, "INVITE refused with 503");
-    responses::reply(&mut tx, 503, responses::refusal_headers(refusal)).await;
-    drain(tx).await
 }
 
 /// Keeps a refused INVITE's transaction alive for its response retransmissions and the ACK.
