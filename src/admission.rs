@@ -5,7 +5,9 @@
 //! ```text
 //!  admin::serve (SIGTERM) ──start_draining──▶ ┌───────────────┐ ──refusal()──▶ sip::server: 503 + Retry-After
 //!  server::db_monitor ──database_reachable──▶ │ AdmissionGate │                 to INVITE and OPTIONS
-//!  call's store errors ─database_unreachable─▶ └───────────────┘ ──subscribe()─▶ later: /readyz
+//!  call's store errors ─database_unreachable─▶ │  + the call   │ ──admit_call()─▶ a new INVITE: its CallSlot,
+//!                                             │    limits     │                 or 503 + Retry-After (src/overload)
+//!                                             └───────────────┘ ──subscribe()─▶ later: /readyz
 //! ```
 //!
 //! Kamailio's dispatcher probes each node with OPTIONS and marks it inactive on any non-2xx
@@ -17,6 +19,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+use crate::overload::{CallLimiter, CallLimits, CallSlot};
 
 /// What the node does with a new call, and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +72,12 @@ fn drain_retry_after(remaining: Duration) -> Duration {
 pub enum RefusalReason {
     Draining,
     DatabaseUnreachable,
+    /// `sip.max_calls` calls are in progress.
+    TooManyCalls,
+    /// More than `sip.max_new_calls_per_second` new calls arrived.
+    TooManyNewCalls,
+    /// Every port of `media.rtp_port_min..=rtp_port_max` is taken.
+    NoRtpPort,
 }
 
 impl RefusalReason {
@@ -76,6 +86,11 @@ impl RefusalReason {
         match self {
             RefusalReason::Draining => "draining: this node is shutting down",
             RefusalReason::DatabaseUnreachable => "the database is unreachable",
+            RefusalReason::TooManyCalls => "overloaded: sip.max_calls calls in progress",
+            RefusalReason::TooManyNewCalls => {
+                "overloaded: more than sip.max_new_calls_per_second new calls"
+            }
+            RefusalReason::NoRtpPort => "overloaded: no RTP port free",
         }
     }
 }
@@ -138,11 +153,12 @@ impl Facts {
     }
 }
 
-/// The node's admission state, shared by every part that reads or changes it. Cheap to clone:
-/// clones are the same gate.
+/// The node's admission state, shared by every part that reads or changes it, and the limits of
+/// its calls (src/overload). Cheap to clone: clones are the same gate.
 #[derive(Clone, Debug)]
 pub struct AdmissionGate {
     facts: watch::Sender<Facts>,
+    calls: CallLimiter,
 }
 
 impl Default for AdmissionGate {
@@ -152,13 +168,37 @@ impl Default for AdmissionGate {
 }
 
 impl AdmissionGate {
-    /// A gate that accepts calls.
+    /// A gate that accepts calls, without limits on how many.
     pub fn new() -> AdmissionGate {
+        AdmissionGate::with_limits(CallLimits::UNLIMITED)
+    }
+
+    /// A gate that accepts calls within `limits`.
+    pub fn with_limits(limits: CallLimits) -> AdmissionGate {
         let (facts, _) = watch::channel(Facts {
             draining_until: None,
             database_reachable: true,
         });
-        AdmissionGate { facts }
+        AdmissionGate {
+            facts,
+            calls: CallLimiter::new(limits),
+        }
+    }
+
+    /// Takes a new call (an INVITE outside any dialog): its slot among the calls in progress,
+    /// to hold until the call is over, or why it is refused — the node's state first, then its
+    /// limits.
+    pub fn admit_call(&self) -> Result<CallSlot, Refusal> {
+        let now = Instant::now();
+        if let Some(refusal) = self.admission().refusal(now) {
+            return Err(refusal);
+        }
+        self.calls.admit(now)
+    }
+
+    /// Calls that hold a slot: taken by [`AdmissionGate::admit_call`] and not yet ended.
+    pub fn calls_in_progress(&self) -> usize {
+        self.calls.in_progress()
     }
 
     /// What the node does with a new call now.
@@ -257,6 +297,26 @@ mod tests {
         assert_eq!(draining(300_000), 60);
         assert_eq!(draining(12_300), 13);
         assert_eq!(draining(0), 1);
+    }
+
+    #[test]
+    fn a_node_that_does_not_take_calls_says_why_before_counting_them() {
+        let gate = AdmissionGate::with_limits(CallLimits {
+            max_calls: 1,
+            max_new_calls_per_second: 100,
+        });
+        let slot = gate.admit_call().expect("the first call");
+        assert_eq!(gate.calls_in_progress(), 1);
+        let full = gate.admit_call().unwrap_err();
+        assert_eq!(full.reason, RefusalReason::TooManyCalls);
+        assert_eq!(full.retry_after_secs(), 5);
+        gate.database_unreachable();
+        let away = gate.admit_call().unwrap_err();
+        assert_eq!(away.reason, RefusalReason::DatabaseUnreachable);
+        drop(slot);
+        assert_eq!(gate.calls_in_progress(), 0);
+        gate.database_reachable();
+        assert!(gate.admit_call().is_ok());
     }
 
     #[tokio::test]

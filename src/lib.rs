@@ -8,6 +8,7 @@ pub mod domain;
 pub mod ivr;
 pub mod media;
 pub mod os;
+pub mod overload;
 pub mod server;
 pub mod sip;
 pub mod store;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{LocalOffset, NodeId};
 use crate::ivr::Entry;
 use crate::media::dtmf::DtmfMode;
+use crate::overload::CallLimits;
 use crate::sip::AllowedPeers;
 
 /// Everything `hotline` can be told, section by section.
@@ -83,6 +84,17 @@ pub struct SipSection {
     /// one thread spares it the wake-ups of threads handing work to each other
     /// (docs/performance.md).
     pub threads: usize,
+    /// Calls in progress (ringing or answered) at most; a new INVITE beyond them gets 503 with
+    /// `Retry-After`. 1,000: the most full-flow calls one 2-core node serves with every caller's
+    /// reset done in its usual ~20 s; 2,000 were held without a failure or a late frame, but
+    /// argon2id queued and each reset took three times as long (docs/performance.md). Raise it
+    /// with the cores.
+    pub max_calls: u32,
+    /// New calls taken per second at most (bursts of up to one second's worth); beyond, 503 with
+    /// `Retry-After`. 200: two thirds of the ~290 set-ups a second one 2-core node achieved with
+    /// p99 INVITE → 200 OK of 3 ms, leaving the calls in progress their share of the CPU
+    /// (docs/performance.md).
+    pub max_new_calls_per_second: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -215,6 +227,8 @@ impl Default for SipSection {
             answer_delay_ms: 0,
             t1_ms: 500,
             threads: 0,
+            max_calls: 1000,
+            max_new_calls_per_second: 200,
         }
     }
 }
@@ -349,6 +363,13 @@ impl ConfigError {
 /// The longest drain `server.drain_seconds` may ask for: as long as the longest call may last.
 const MAX_DRAIN_SECONDS: u64 = 86_400;
 
+/// The most `sip.max_calls` may say: far beyond any one machine (a call is ~55 KiB and an RTP
+/// port), so a larger number is a typo.
+const MAX_CALLS_LIMIT: u32 = 1_000_000;
+
+/// The most `sip.max_new_calls_per_second` may say, for the same reason.
+const MAX_NEW_CALLS_PER_SECOND_LIMIT: u32 = 100_000;
+
 /// The prefix of environment overrides; `__` separates section and key.
 pub const ENV_PREFIX: &str = "HOTLINE_";
 
@@ -415,6 +436,14 @@ impl Config {
         match self.sip.threads {
             0 => std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 4).max(1)),
             n => n,
+        }
+    }
+
+    /// `sip.max_calls` and `sip.max_new_calls_per_second`.
+    pub fn call_limits(&self) -> CallLimits {
+        CallLimits {
+            max_calls: self.sip.max_calls,
+            max_new_calls_per_second: self.sip.max_new_calls_per_second,
         }
     }
 

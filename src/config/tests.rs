@@ -191,6 +191,43 @@ fn a_bad_value_names_its_key_in_one_line() {
 }
 
 #[test]
+fn call_limits_default_to_what_one_node_serves_and_refuse_zero_or_absurd_values() {
+    let defaults = load_in_jail(None, &[]).unwrap();
+    assert_eq!(
+        defaults.call_limits(),
+        CallLimits {
+            max_calls: 1000,
+            max_new_calls_per_second: 200
+        }
+    );
+    let set = load_in_jail(
+        Some("[sip]\nmax_calls = 50\nmax_new_calls_per_second = 5\n"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        (set.sip.max_calls, set.sip.max_new_calls_per_second),
+        (50, 5)
+    );
+
+    for (variable, key) in [
+        ("HOTLINE_SIP__MAX_CALLS", "sip.max_calls"),
+        (
+            "HOTLINE_SIP__MAX_NEW_CALLS_PER_SECOND",
+            "sip.max_new_calls_per_second",
+        ),
+    ] {
+        for bad in ["0", "2000000"] {
+            let e = error_of(None, &[(variable, bad)]);
+            assert_eq!(e.key, key, "{variable}={bad}: {e}");
+            assert!(e.problem.contains("outside 1..="), "{e}");
+        }
+        let e = error_of(None, &[(variable, "many")]);
+        assert_eq!(e.key, key, "{e}");
+    }
+}
+
+#[test]
 fn a_misspelt_key_is_refused_rather_than_ignored() {
     let e = error_of(Some("[sip]\nlisen = \"127.0.0.1:5060\"\n"), &[]);
     assert!(e.problem.contains("lisen"), "{e}");

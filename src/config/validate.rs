@@ -1,7 +1,9 @@
 //! The checks types alone cannot make: ranges, relations between keys, required pairings. Each
 //! failure names its key in one line.
 
-use super::{Config, ConfigError, MAX_DRAIN_SECONDS};
+use super::{
+    Config, ConfigError, MAX_CALLS_LIMIT, MAX_DRAIN_SECONDS, MAX_NEW_CALLS_PER_SECOND_LIMIT,
+};
 
 impl Config {
     /// Checks what types alone cannot: ranges, relations between keys, required pairings.
@@ -45,6 +47,21 @@ impl Config {
                 "sip.answer_delay_ms",
                 "must be at most 60000 (one minute of ringing)",
             ));
+        }
+        for (key, value, most) in [
+            ("sip.max_calls", sip.max_calls, MAX_CALLS_LIMIT),
+            (
+                "sip.max_new_calls_per_second",
+                sip.max_new_calls_per_second,
+                MAX_NEW_CALLS_PER_SECOND_LIMIT,
+            ),
+        ] {
+            if !(1..=most).contains(&value) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{value} is outside 1..={most}"),
+                ));
+            }
         }
         let media = &self.media;
         if media.rtp_port_min < 1024 {

@@ -17,11 +17,12 @@ use super::Services;
 use super::billing_clock::BillingClock;
 use super::billing_writer::{BillingWrite, BillingWriter};
 use super::timers::Timers;
-use crate::admission::Admission;
+use crate::admission::{Refusal, RefusalReason};
 use crate::domain::{AccountKey, CallId, NodeId, Outcome, PhoneNumber};
 use crate::ivr::{Action, Event, Flow, TimerId, Verification};
 use crate::media::dtmf::DtmfSources;
 use crate::media::{MediaEvent, MediaHandle, MediaParams};
+use crate::overload::NO_RTP_PORT_RETRY_AFTER;
 use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
 use crate::store::{NewCdr, ResetResult, StoreError, VerificationRecord, VerificationResult};
 
@@ -31,13 +32,18 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         info,
         mut events,
         control,
+        // Held to the end of this function, whichever way it returns: the call counts against
+        // `sip.max_calls` until its port is free and its CDR closed.
+        slot: _slot,
     } = call;
     let call_id = info.call_id.clone();
     // The SIP layer refuses INVITEs while the database is away; this one slipped past the gate
     // just as it closed. Answering would bill the caller only to tell them "system busy".
-    if services.admission.admission() == Admission::DatabaseUnreachable {
+    if let Some(refusal) = services.admission.refusal()
+        && refusal.reason == RefusalReason::DatabaseUnreachable
+    {
         info!(%call_id, "database unreachable: refusing the call with 503");
-        let _ = control.reject(503).await;
+        let _ = control.refuse(&refusal).await;
         return;
     }
     if !ring(&services, &control, &mut events).await {
@@ -47,8 +53,12 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
     let (socket, lease) = match services.ports.bind(services.config.sip.listen.ip()) {
         Ok(bound) => bound,
         Err(e) => {
-            warn!(%call_id, error = %e, "no RTP port free: refusing the call");
-            let _ = control.reject(503).await;
+            warn!(%call_id, error = %e, "no RTP port free: refusing the call with 503");
+            let refusal = Refusal {
+                reason: RefusalReason::NoRtpPort,
+                retry_after: NO_RTP_PORT_RETRY_AFTER,
+            };
+            let _ = control.refuse(&refusal).await;
             return;
         }
     };

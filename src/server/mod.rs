@@ -163,7 +163,7 @@ impl Server {
                 "closed CDRs left open by an earlier crash, billed from their ticks"
             );
         }
-        let admission = AdmissionGate::new();
+        let admission = AdmissionGate::with_limits(config.call_limits());
         let sip_config = SipConfig {
             listen: config.sip.listen,
             public_address: config.public_address(),
@@ -171,6 +171,9 @@ impl Server {
             trusted_peers: config.sip.trusted_peers.clone(),
             log_messages: config.sip.log_messages,
             t1: std::time::Duration::from_millis(config.sip.t1_ms),
+            // Room for a whole second's burst of new calls that the rate limit lets through,
+            // should the application fall behind taking them.
+            pending_calls: (config.sip.max_new_calls_per_second as usize).max(64),
             ..SipConfig::new(config.sip.listen)
         };
         if sip_config.allowed_peers.is_open_to_anyone() {

@@ -15,10 +15,12 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::identity::CallerIdentity;
-use super::responses::capabilities;
+use super::responses::{InviteRefuser, capabilities};
 use super::sdp::{self, NegotiatedMedia};
+use crate::admission::Refusal;
 use crate::domain::{CallId, Digit};
 use crate::media::dtmf::info::{ACCEPTED_TYPES, parse_info};
+use crate::overload::CallSlot;
 
 /// A new call, handed to the application once its SDP offer was found usable.
 pub struct IncomingCall {
@@ -27,6 +29,9 @@ pub struct IncomingCall {
     /// the answer is seen. Closed (`None`) once the call is over and its dialog released.
     pub events: mpsc::Receiver<CallEvent>,
     pub control: CallControl,
+    /// The call's place among the calls in progress (`sip.max_calls`): hold it until the call
+    /// is over; dropping it, whichever way the call ended, lets another call in.
+    pub slot: CallSlot,
 }
 
 /// What the INVITE said about the call.
@@ -93,6 +98,8 @@ pub struct CallControl {
 
 struct Shared {
     dialog: InviteDialog,
+    /// Refuses the INVITE with headers rsipstack's `reject` cannot add (Retry-After).
+    refuser: InviteRefuser,
     media: NegotiatedMedia,
     public_address: IpAddr,
     session_id: u64,
@@ -149,6 +156,17 @@ impl CallControl {
                 .dialog
                 .reject(Some(StatusCode::from(status)), None),
         )
+    }
+
+    /// Refuses an unanswered call with 503 and `Retry-After` (no RTP port free, the database
+    /// gone): the caller's dispatcher tries another node, and knows when to come back.
+    pub async fn refuse(&self, refusal: &Refusal) -> Result<(), CallError> {
+        self.alive()?;
+        if self.is_answered() {
+            return Err(CallError::AlreadyAnswered);
+        }
+        self.shared.refuser.refuse(&self.shared.dialog, refusal);
+        Ok(())
     }
 
     /// Ends the call: BYE once answered, 480 Temporarily Unavailable before. Ending an ended call
@@ -221,6 +239,8 @@ impl Drop for Shared {
 /// Builds the call handed to the application and the task that follows its dialog.
 pub(super) fn new_call(
     info: CallInfo,
+    slot: CallSlot,
+    refuser: InviteRefuser,
     dialog: InviteDialog,
     states: DialogStateReceiver,
     dialogs: Arc<DialogLayer>,
@@ -230,6 +250,7 @@ pub(super) fn new_call(
     let answer = Arc::new(Mutex::new(None));
     let shared = Shared {
         dialog: dialog.clone(),
+        refuser,
         media: info.media.clone(),
         public_address,
         session_id: uuid::Uuid::new_v4().as_u64_pair().0 >> 1,
@@ -249,6 +270,7 @@ pub(super) fn new_call(
         control: CallControl {
             shared: Arc::new(shared),
         },
+        slot,
     };
     (call, watcher.run(states))
 }

@@ -21,11 +21,12 @@ use tracing::{debug, info, warn};
 use super::call::{self, CallInfo, IncomingCall};
 use super::config::{SipConfig, SipConfigError};
 use super::identity::{self, CallerIdentity};
-use super::responses::{self, warning};
+use super::responses::{self, InviteRefuser, warning};
 use super::sdp::{self, NegotiatedMedia, SdpError};
 use super::wire::ScreenedSocket;
-use crate::admission::AdmissionGate;
+use crate::admission::{AdmissionGate, Refusal, RefusalReason};
 use crate::domain::CallId;
+use crate::overload::CallSlot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SipError {
@@ -190,19 +191,23 @@ impl Dispatch {
             .ok()
             .and_then(|to| to.tag().ok().flatten())
             .is_some();
+        if !in_dialog && method == Method::Invite {
+            // Refused here, before any dialog, SDP or RTP port is spent: a flood of INVITEs
+            // costs one small response each.
+            return match self.admission.admit_call() {
+                Ok(slot) => self.new_call(tx, slot).await,
+                Err(refusal) => responses::refuse_new_invite(tx, &refusal).await,
+            };
+        }
+        // A dispatcher's probe learns that the node is draining or without its database; an
+        // overloaded node still answers 200, since it is healthy and frees slots every second
+        // (each INVITE beyond the limits is refused on its own, and fails over alone).
         if !in_dialog
-            && matches!(method, Method::Invite | Method::Options)
+            && method == Method::Options
             && let Some(refusal) = self.admission.refusal()
         {
-            debug!(%method, reason = %refusal.reason, "refused with 503: not taking calls");
-            responses::reply(&mut tx, 503, responses::refusal_headers(&refusal)).await;
-            if method == Method::Invite {
-                drain(tx).await;
-            }
-            return;
-        }
-        if !in_dialog && method == Method::Invite {
-            return self.new_call(tx).await;
+            debug!(reason = %refusal.reason, "OPTIONS answered 503: not taking calls");
+            return responses::reply(&mut tx, 503, responses::refusal_headers(&refusal)).await;
         }
         let dialog = if in_dialog {
             self.dialogs.match_dialog(&tx)
@@ -235,7 +240,7 @@ impl Dispatch {
     /// A new INVITE: refuse it if its offer is unusable, else create the dialog, hand the call
     /// to the application and run the INVITE transaction (100, then whatever the application
     /// decides, 2xx retransmissions, CANCEL) until it ends.
-    async fn new_call(&self, mut tx: Transaction) {
+    async fn new_call(&self, mut tx: Transaction, slot: CallSlot) {
         let source = source_of(&tx);
         let media = match offer_of(&tx.original).and_then(|m| self.same_family(m)) {
             Ok(media) => media,
@@ -262,8 +267,11 @@ impl Dispatch {
             }
         };
         info!(call_id = %info.call_id, called = %info.called, source = %info.source, "incoming call");
+        let refuser = InviteRefuser::of(&tx);
         let (call, watcher) = call::new_call(
             info,
+            slot,
+            refuser.clone(),
             dialog.clone(),
             states,
             self.dialogs.clone(),
@@ -271,10 +279,13 @@ impl Dispatch {
         );
         tokio::spawn(watcher);
         if let Err(refused) = self.calls.try_send(call) {
+            // Only when the application falls behind a burst that the rate limit let through.
             warn!("too many calls waiting for the application; refusing with 503");
-            dialog
-                .reject(Some(rsipstack::sip::StatusCode::ServiceUnavailable), None)
-                .ok();
+            let refusal = Refusal {
+                reason: RefusalReason::TooManyNewCalls,
+                retry_after: std::time::Duration::from_secs(1),
+            };
+            refuser.refuse(&dialog, &refusal);
             drop(refused);
         }
         let mut dialog = dialog;
