@@ -1,85 +1,88 @@
-//! The first import into an empty SQLite `accounts` table: the national load of 20 million rows.
+//! The first import into an empty `accounts` table: the national load of 20 million rows.
 //!
 //! Inserting scattered codes and personal IDs into their unique indexes one row at a time costs
-//! a random page write per row and index once the indexes outgrow the page cache (18.6 minutes
-//! for 20 million rows, docs/performance.md). An empty table needs none of that: the rows are
-//! appended to a temporary table as the file is read, personal IDs given twice are found with one
-//! sort at the end, and one transaction drops the two indexes, appends the rows to `accounts` and
-//! builds the indexes again from sorted keys (SQLite's external merge sort, on both cores).
+//! a random page write per row and index once the indexes outgrow the cache (SQLite: 18.6
+//! minutes for 20 million rows, docs/performance.md). An empty table needs none of that: the
+//! rows are appended to an unindexed temporary table as the file is read, personal IDs given
+//! twice are found with one sort at the end, and one transaction drops the table's two
+//! uniqueness rules, appends the rows and builds both indexes again from sorted keys.
 //!
-//! What differs from the batch path ([`super::sqlite`]):
+//! The same steps on both databases; what differs is in each [`Dialect`] (SQLite: named indexes,
+//! since migration 0003; PostgreSQL: the table's constraints) and in how a batch is staged
+//! ([`LoadConnection`]: one `json_each` statement, or `COPY`).
+//!
+//! What differs from the batch path:
 //! - A personal ID given to two accounts is refused on its later lines, as there, but those lines
 //!   are reported after all the others, once the whole file is read.
 //! - It is all or nothing: an import cut short leaves `accounts` empty, and running it again
-//!   starts over. The write lock is held only for the last step (about a minute at 20 million).
+//!   starts over. The table is locked only for the last step (a minute or two at 20 million).
 //! - If accounts appear while it runs (another import), it stops without writing and says so.
 
-use sqlx::Connection as _;
-use sqlx::pool::PoolConnection;
-
 use super::parse::Row;
-use super::sqlite::rows_as_json;
+use super::staging::StagingSql;
 use super::{ImportError, ImportObserver, RowError};
 
+/// The staging tables. `line` is BIGINT so both databases hand it back as a 64-bit integer.
 const CREATE_TABLES: [&str; 4] = [
     "DROP TABLE IF EXISTS import_all",
     "DROP TABLE IF EXISTS import_repeated_ids",
-    "CREATE TEMPORARY TABLE import_all (line INTEGER NOT NULL, code TEXT NOT NULL, \
+    "CREATE TEMPORARY TABLE import_all (line BIGINT NOT NULL, code TEXT NOT NULL, \
      phone TEXT NOT NULL, personal_id TEXT, registered BOOLEAN NOT NULL)",
     // Filled at the end; the lines refused because an earlier line holds their personal ID.
-    "CREATE TEMPORARY TABLE import_repeated_ids (line INTEGER PRIMARY KEY)",
+    "CREATE TEMPORARY TABLE import_repeated_ids (line BIGINT PRIMARY KEY)",
 ];
 const DROP_TABLES: [&str; 2] = [
     "DROP TABLE IF EXISTS import_all",
     "DROP TABLE IF EXISTS import_repeated_ids",
 ];
 
-const STAGE_BATCH: &str = "INSERT INTO import_all (line, code, phone, personal_id, registered) \
-     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each($1)";
-
 /// The first line holding a personal ID keeps it, as in file order on the batch path.
 const FIND_REPEATED_IDS: &str = "INSERT INTO import_repeated_ids (line) \
      SELECT line FROM (SELECT line, row_number() OVER (PARTITION BY personal_id ORDER BY line) \
-     AS nth FROM import_all WHERE personal_id IS NOT NULL) WHERE nth > 1";
+     AS nth FROM import_all WHERE personal_id IS NOT NULL) AS numbered WHERE nth > 1";
 /// A page of them, after a line: memory stays bounded even if every personal ID repeats.
 const REPEATED_ID_LINES: &str =
     "SELECT line FROM import_repeated_ids WHERE line > $1 ORDER BY line LIMIT 10000";
 
-const ANY_ACCOUNT: &str = "SELECT EXISTS (SELECT 1 FROM accounts)";
+const ANY_ACCOUNT: &str =
+    "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM accounts) THEN 1 ELSE 0 END AS BIGINT)";
 
-/// The last step, in one transaction: drop the indexes, append, build them again. The two
-/// CREATE INDEX statements are those of migrations/sqlite/0003_account_indexes.sql (a test
-/// compares the schemas).
-const DROP_INDEXES: &str = "DROP INDEX accounts_code; DROP INDEX accounts_personal_id;";
 const APPEND: &str = "INSERT INTO accounts (code, personal_id, phone, registered) \
-     SELECT code, personal_id, phone, registered FROM import_all \
-     WHERE line NOT IN (SELECT line FROM import_repeated_ids)";
-const CREATE_INDEXES: &str = "CREATE UNIQUE INDEX accounts_code ON accounts (code); \
-     CREATE UNIQUE INDEX accounts_personal_id ON accounts (personal_id);";
+     SELECT code, personal_id, phone, registered FROM import_all WHERE NOT EXISTS \
+     (SELECT 1 FROM import_repeated_ids r WHERE r.line = import_all.line)";
 
-/// While loading: caches as on the batch path (the sorts of the last step use the main cache's
-/// size as their memory before spilling to temporary files), and one helper thread per core
-/// for those sorts.
-const DURING_LOAD: &str = "PRAGMA main.cache_size = -32768; PRAGMA temp.cache_size = -32768; \
-     PRAGMA threads = 2;";
-/// SQLite's defaults, restored before the connection goes back to the pool, and the WAL folded
-/// into the database.
-const AFTER_LOAD: &str = "PRAGMA main.cache_size = -2000; PRAGMA temp.cache_size = -2000; \
-     PRAGMA threads = 0; PRAGMA wal_checkpoint(PASSIVE);";
+/// What differs between the databases, as statements.
+pub(super) struct Dialect {
+    /// Session settings for the load, and what puts them back.
+    pub during: &'static [&'static str],
+    pub after: &'static [&'static str],
+    /// Opens the last step's transaction with `accounts` locked against other writers.
+    pub begin: &'static [&'static str],
+    /// Drops the two uniqueness rules, and builds them again exactly as the migrations made
+    /// them (a test compares the schemas).
+    pub drop_uniqueness: &'static [&'static str],
+    pub restore_uniqueness: &'static [&'static str],
+}
+
+/// The connection a first load runs on, on either database.
+pub(super) trait LoadConnection: StagingSql {
+    const DIALECT: Dialect;
+    /// A query returning one integer.
+    async fn integer(&mut self, sql: &'static str) -> Result<i64, sqlx::Error>;
+    /// A query of line numbers, bound to one integer.
+    async fn lines(&mut self, sql: &'static str, after: i64) -> Result<Vec<i64>, sqlx::Error>;
+    /// Appends rows to `import_all (line, code, phone, personal_id, registered)`.
+    async fn stage(&mut self, rows: &[Row]) -> Result<(), sqlx::Error>;
+}
 
 /// Whether an import into this database can take the first-load path.
-pub(super) async fn accounts_empty(
-    conn: &mut PoolConnection<sqlx::Any>,
-) -> Result<bool, sqlx::Error> {
-    let any: i64 = sqlx::query_scalar(ANY_ACCOUNT)
-        .fetch_one(&mut **conn)
-        .await?;
-    Ok(any == 0)
+pub(super) async fn accounts_empty(conn: &mut impl LoadConnection) -> Result<bool, sqlx::Error> {
+    Ok(conn.integer(ANY_ACCOUNT).await? == 0)
 }
 
 /// One first load's connection (the temporary tables belong to it).
-pub(super) struct FirstLoad {
-    conn: PoolConnection<sqlx::Any>,
+pub(super) struct FirstLoad<C> {
+    conn: C,
 }
 
 /// What the last step did.
@@ -89,22 +92,17 @@ pub(super) struct Loaded {
     pub rejected: u64,
 }
 
-impl FirstLoad {
-    pub async fn start(mut conn: PoolConnection<sqlx::Any>) -> Result<FirstLoad, sqlx::Error> {
-        for statement in CREATE_TABLES {
-            sqlx::query(statement).execute(&mut *conn).await?;
+impl<C: LoadConnection> FirstLoad<C> {
+    pub async fn start(mut conn: C) -> Result<FirstLoad<C>, sqlx::Error> {
+        for statement in C::DIALECT.during.iter().chain(&CREATE_TABLES) {
+            conn.run(statement).await?;
         }
-        sqlx::raw_sql(DURING_LOAD).execute(&mut *conn).await?;
         Ok(FirstLoad { conn })
     }
 
-    /// Appends a batch to the temporary table: no index, no write lock on the database.
+    /// Appends a batch to the temporary table: no index, no lock on `accounts`.
     pub async fn stage(&mut self, rows: &[Row]) -> Result<(), sqlx::Error> {
-        sqlx::query(STAGE_BATCH)
-            .bind(rows_as_json(rows))
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(())
+        self.conn.stage(rows).await
     }
 
     /// Refuses the repeated personal IDs (telling `observer`, in line order) and loads the rest.
@@ -114,16 +112,11 @@ impl FirstLoad {
     ) -> Result<Loaded, ImportError> {
         observer
             .last_step("checking personal IDs, writing the accounts and building their indexes");
-        sqlx::query(FIND_REPEATED_IDS)
-            .execute(&mut *self.conn)
-            .await?;
+        self.conn.run(FIND_REPEATED_IDS).await?;
         let mut rejected = 0;
         let mut after = 0_i64;
         loop {
-            let lines: Vec<i64> = sqlx::query_scalar(REPEATED_ID_LINES)
-                .bind(after)
-                .fetch_all(&mut *self.conn)
-                .await?;
+            let lines = self.conn.lines(REPEATED_ID_LINES, after).await?;
             let Some(&last) = lines.last() else { break };
             after = last;
             rejected += lines.len() as u64;
@@ -135,32 +128,45 @@ impl FirstLoad {
                 });
             }
         }
-        let written = self.load().await?;
-        for statement in DROP_TABLES {
-            sqlx::query(statement).execute(&mut *self.conn).await?;
+        let loaded = self.load().await;
+        if loaded.is_err() {
+            // Nothing of the last step may stay: the table keeps its indexes and stays empty.
+            let _ = self.conn.run("ROLLBACK").await;
         }
-        sqlx::raw_sql(AFTER_LOAD).execute(&mut *self.conn).await?;
+        let written = loaded?;
+        for statement in DROP_TABLES.iter().chain(C::DIALECT.after) {
+            self.conn.run(statement).await?;
+        }
         Ok(Loaded { written, rejected })
     }
 
     async fn load(&mut self) -> Result<u64, ImportError> {
-        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
-        let any: i64 = sqlx::query_scalar(ANY_ACCOUNT).fetch_one(&mut *tx).await?;
-        if any != 0 {
+        let dialect = C::DIALECT;
+        for statement in dialect.begin {
+            self.conn.run(statement).await?;
+        }
+        if self.conn.integer(ANY_ACCOUNT).await? != 0 {
             return Err(ImportError::NoLongerEmpty);
         }
-        sqlx::raw_sql(DROP_INDEXES).execute(&mut *tx).await?;
-        let written = sqlx::query(APPEND).execute(&mut *tx).await?.rows_affected();
-        sqlx::raw_sql(CREATE_INDEXES).execute(&mut *tx).await?;
-        tx.commit().await?;
+        for statement in dialect.drop_uniqueness {
+            self.conn.run(statement).await?;
+        }
+        let written = self.conn.run(APPEND).await?;
+        for statement in dialect.restore_uniqueness {
+            self.conn.run(statement).await?;
+        }
+        self.conn.run("COMMIT").await?;
         Ok(written)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use sqlx::pool::PoolConnection;
+    use sqlx::{Connection as _, PgConnection};
+
     use super::*;
-    use crate::store::testing::{account, code, fresh_store, key, phone};
+    use crate::store::testing::{account, code, key, on_both_databases, phone};
     use crate::store::{Backend, Store};
 
     fn row(line: u64, code_digits: &str, personal_id: Option<&str>) -> Row {
@@ -173,19 +179,37 @@ mod tests {
         }
     }
 
-    async fn start(store: &Store) -> FirstLoad {
-        let mut conn = store.pool().acquire().await.unwrap();
-        assert!(accounts_empty(&mut conn).await.unwrap());
-        FirstLoad::start(conn).await.unwrap()
+    /// Runs `$body(&store, load)` with a first load on the store's own kind of connection.
+    macro_rules! with_first_load {
+        ($store:expr, $body:ident) => {
+            match $store.backend() {
+                Backend::Sqlite => {
+                    let mut conn: PoolConnection<sqlx::Any> =
+                        $store.pool().acquire().await.unwrap();
+                    assert!(accounts_empty(&mut conn).await.unwrap());
+                    $body(&$store, FirstLoad::start(conn).await.unwrap()).await
+                }
+                Backend::Postgres => {
+                    let mut conn = PgConnection::connect($store.url().expose()).await.unwrap();
+                    assert!(accounts_empty(&mut conn).await.unwrap());
+                    $body(&$store, FirstLoad::start(conn).await.unwrap()).await
+                }
+            }
+        };
     }
 
+    /// The indexes and uniqueness rules of `accounts`, as the database describes them.
     async fn schema(store: &Store) -> Vec<(String, String)> {
-        sqlx::query_as(
-            "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'accounts' ORDER BY name",
-        )
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
+        let sql = match store.backend() {
+            Backend::Sqlite => {
+                "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'accounts' ORDER BY name"
+            }
+            Backend::Postgres => {
+                "SELECT CAST(indexname AS TEXT), indexdef FROM pg_indexes \
+                 WHERE tablename = 'accounts' ORDER BY 1"
+            }
+        };
+        sqlx::query_as(sql).fetch_all(store.pool()).await.unwrap()
     }
 
     #[derive(Default)]
@@ -197,11 +221,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn later_lines_with_a_taken_personal_id_are_refused_and_the_indexes_come_back() {
-        let (_db, store) = fresh_store(Backend::Sqlite).await;
-        let migrated = schema(&store).await;
-        let mut load = start(&store).await;
+    async fn refuse_repeated_ids<C: LoadConnection>(store: &Store, mut load: FirstLoad<C>) {
+        let migrated = schema(store).await;
         load.stage(&[
             row(2, "0000000001", Some("001085000001")),
             row(3, "0000000002", Some("001085000002")),
@@ -248,16 +269,26 @@ mod tests {
                 .is_some()
         );
         assert_eq!(
-            schema(&store).await,
+            schema(store).await,
             migrated,
-            "same indexes as the migration's"
+            "the same indexes as the migrations'"
+        );
+        let duplicate = store
+            .add_account(&account("0000000001", "0987654321"))
+            .await;
+        assert!(
+            duplicate.is_ok(),
+            "an upsert on the code's uniqueness: {duplicate:?}"
         );
     }
 
-    #[tokio::test]
-    async fn accounts_added_meanwhile_stop_it_without_writing() {
-        let (_db, store) = fresh_store(Backend::Sqlite).await;
-        let mut load = start(&store).await;
+    async fn later_lines_with_a_taken_personal_id_are_refused_and_the_indexes_come_back(
+        store: Store,
+    ) {
+        with_first_load!(store, refuse_repeated_ids);
+    }
+
+    async fn stop_when_not_empty<C: LoadConnection>(store: &Store, mut load: FirstLoad<C>) {
         load.stage(&[row(2, "0000000001", None)]).await.unwrap();
         store
             .add_account(&account("0123456789", "0987654321"))
@@ -283,13 +314,29 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_load_cut_short_leaves_the_table_empty() {
-        let (_db, store) = fresh_store(Backend::Sqlite).await;
-        let mut load = start(&store).await;
+    async fn accounts_added_meanwhile_stop_it_without_writing(store: Store) {
+        with_first_load!(store, stop_when_not_empty);
+    }
+
+    async fn cut_short<C: LoadConnection>(store: &Store, mut load: FirstLoad<C>) {
         load.stage(&[row(2, "0000000001", None)]).await.unwrap();
         drop(load);
-        let mut conn = store.pool().acquire().await.unwrap();
-        assert!(accounts_empty(&mut conn).await.unwrap());
+        assert!(
+            store
+                .find_account(&key("0000000001"))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
+
+    async fn a_load_cut_short_leaves_the_table_empty(store: Store) {
+        with_first_load!(store, cut_short);
+    }
+
+    on_both_databases!(
+        later_lines_with_a_taken_personal_id_are_refused_and_the_indexes_come_back,
+        accounts_added_meanwhile_stop_it_without_writing,
+        a_load_cut_short_leaves_the_table_empty,
+    );
 }

@@ -18,7 +18,7 @@
 //! import) leaves the batches before it written, and importing the file again finishes the job.
 //! A bad header or an empty file stops the import before anything is written.
 //!
-//! The first import into an empty SQLite database is different ([`first_load`]): all or nothing,
+//! The first import into an empty database is different ([`first_load`]): all or nothing,
 //! several times faster, and the personal IDs given twice are reported after the other bad rows.
 
 mod first_load;
@@ -35,6 +35,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection as _, PgConnection};
 use tokio::io::{AsyncBufRead, BufReader};
 
 use self::first_load::FirstLoad;
@@ -277,8 +279,9 @@ fn report(totals: ImportTotals, errors: CollectErrors) -> ImportReport {
 /// Where the batches go.
 enum Target {
     Sqlite(SqliteImport),
-    SqliteFirstLoad(FirstLoad),
+    SqliteFirstLoad(FirstLoad<PoolConnection<sqlx::Any>>),
     Postgres(PostgresImport),
+    PostgresFirstLoad(FirstLoad<PgConnection>),
 }
 
 impl Target {
@@ -293,22 +296,27 @@ impl Target {
                 }
             }
             Backend::Postgres => {
-                Target::Postgres(PostgresImport::start(store.url().expose()).await?)
+                // COPY needs a native connection (the `any` driver has none), of its own.
+                let mut conn = PgConnection::connect(store.url().expose()).await?;
+                if first_load::accounts_empty(&mut conn).await? {
+                    Target::PostgresFirstLoad(FirstLoad::start(conn).await?)
+                } else {
+                    Target::Postgres(PostgresImport::start(conn).await?)
+                }
             }
         })
     }
 
     async fn write_batch(&mut self, rows: &[Row]) -> Result<BatchOutcome, sqlx::Error> {
+        let staged = BatchOutcome {
+            staged: rows.len() as u64,
+            ..BatchOutcome::default()
+        };
         match self {
             Target::Sqlite(import) => import.write_batch(rows).await,
-            Target::SqliteFirstLoad(load) => {
-                load.stage(rows).await?;
-                Ok(BatchOutcome {
-                    staged: rows.len() as u64,
-                    ..BatchOutcome::default()
-                })
-            }
             Target::Postgres(import) => import.write_batch(rows).await,
+            Target::SqliteFirstLoad(load) => load.stage(rows).await.map(|()| staged),
+            Target::PostgresFirstLoad(load) => load.stage(rows).await.map(|()| staged),
         }
     }
 
@@ -319,8 +327,9 @@ impl Target {
     ) -> Result<first_load::Loaded, ImportError> {
         match self {
             Target::Sqlite(import) => import.finish().await?,
-            Target::SqliteFirstLoad(load) => return load.finish(observer).await,
             Target::Postgres(import) => import.finish().await?,
+            Target::SqliteFirstLoad(load) => return load.finish(observer).await,
+            Target::PostgresFirstLoad(load) => return load.finish(observer).await,
         }
         Ok(first_load::Loaded::default())
     }

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use sqlx::{Connection as _, PgConnection};
 
+use super::first_load::{Dialect, LoadConnection};
 use super::parse::Row;
 use super::staging::{self, BatchOutcome, StagingSql};
 
@@ -39,8 +40,7 @@ pub(super) struct PostgresImport {
 }
 
 impl PostgresImport {
-    pub async fn start(url: &str) -> Result<PostgresImport, sqlx::Error> {
-        let mut conn = PgConnection::connect(url).await?;
+    pub async fn start(mut conn: PgConnection) -> Result<PostgresImport, sqlx::Error> {
         for setting in SESSION_SETTINGS {
             conn.run(setting).await?;
         }
@@ -67,6 +67,52 @@ impl PostgresImport {
         self.conn.close().await
     }
 }
+
+/// A first load on PostgreSQL ([`super::first_load`]), on a connection of its own.
+impl LoadConnection for PgConnection {
+    const DIALECT: Dialect = Dialect {
+        // Server memory for this session: its temporary tables, the sort that finds repeated
+        // personal IDs, and the two index builds (sorted in memory rather than in many runs).
+        // The batch path's ban on hash and merge joins is not wanted here: these are whole-table
+        // operations. A crash mid-load loses nothing that was committed: nothing is, until the end.
+        during: &[
+            "SET temp_buffers = '128MB'",
+            "SET work_mem = '64MB'",
+            "SET maintenance_work_mem = '256MB'",
+            "SET synchronous_commit = off",
+        ],
+        // Fresh statistics for 20 million rows, rather than waiting for autovacuum.
+        after: &["ANALYZE accounts"],
+        // Lookups wait for the last step rather than see a table without its indexes.
+        begin: &["BEGIN", "LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE"],
+        // The names PostgreSQL gave the constraints of migrations/postgres/0001_initial.sql.
+        drop_uniqueness: &[
+            "ALTER TABLE accounts DROP CONSTRAINT accounts_pkey",
+            "ALTER TABLE accounts DROP CONSTRAINT accounts_personal_id_key",
+        ],
+        restore_uniqueness: &[
+            "ALTER TABLE accounts ADD CONSTRAINT accounts_pkey PRIMARY KEY (code)",
+            "ALTER TABLE accounts ADD CONSTRAINT accounts_personal_id_key UNIQUE (personal_id)",
+        ],
+    };
+
+    async fn integer(&mut self, sql: &'static str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(sql).fetch_one(self).await
+    }
+
+    async fn lines(&mut self, sql: &'static str, after: i64) -> Result<Vec<i64>, sqlx::Error> {
+        sqlx::query_scalar(sql).bind(after).fetch_all(self).await
+    }
+
+    async fn stage(&mut self, rows: &[Row]) -> Result<(), sqlx::Error> {
+        let mut copy = self.copy_in_raw(COPY_ALL).await?;
+        copy.send(rows_as_copy_text(rows).into_bytes()).await?;
+        copy.finish().await?;
+        Ok(())
+    }
+}
+
+const COPY_ALL: &str = "COPY import_all (line, code, phone, personal_id, registered) FROM STDIN";
 
 /// COPY's text format: tab-separated, `\N` for NULL, `t`/`f`. Every value was validated by its
 /// domain type (digits and `+` only), so nothing needs escaping.

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use sqlx::Connection as _;
 use sqlx::pool::PoolConnection;
 
+use super::first_load::{Dialect, LoadConnection};
 use super::parse::Row;
 use super::staging::{self, BatchOutcome, StagingSql};
 
@@ -70,9 +71,60 @@ impl SqliteImport {
     }
 }
 
+/// A first load on SQLite ([`super::first_load`]).
+impl LoadConnection for PoolConnection<sqlx::Any> {
+    const DIALECT: Dialect = Dialect {
+        // Caches as on the batch path (the last step's sorts use the main cache's size as their
+        // memory before spilling to temporary files), and a helper thread per core for them.
+        during: &[
+            "PRAGMA main.cache_size = -32768",
+            "PRAGMA temp.cache_size = -32768",
+            "PRAGMA threads = 2",
+        ],
+        after: &[
+            "PRAGMA main.cache_size = -2000",
+            "PRAGMA temp.cache_size = -2000",
+            "PRAGMA threads = 0",
+            "PRAGMA wal_checkpoint(PASSIVE)",
+        ],
+        begin: &["BEGIN IMMEDIATE"],
+        // migrations/sqlite/0003_account_indexes.sql
+        drop_uniqueness: &[
+            "DROP INDEX accounts_code",
+            "DROP INDEX accounts_personal_id",
+        ],
+        restore_uniqueness: &[
+            "CREATE UNIQUE INDEX accounts_code ON accounts (code)",
+            "CREATE UNIQUE INDEX accounts_personal_id ON accounts (personal_id)",
+        ],
+    };
+
+    async fn integer(&mut self, sql: &'static str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(sql).fetch_one(&mut **self).await
+    }
+
+    async fn lines(&mut self, sql: &'static str, after: i64) -> Result<Vec<i64>, sqlx::Error> {
+        sqlx::query_scalar(sql)
+            .bind(after)
+            .fetch_all(&mut **self)
+            .await
+    }
+
+    async fn stage(&mut self, rows: &[Row]) -> Result<(), sqlx::Error> {
+        sqlx::query(STAGE_ALL)
+            .bind(rows_as_json(rows))
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
+}
+
+const STAGE_ALL: &str = "INSERT INTO import_all (line, code, phone, personal_id, registered) \
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each($1)";
+
 /// `[[line,"code","phone","personal_id"|null,0|1],…]`. Every value was validated by its domain
 /// type (digits and `+` only), so nothing needs escaping.
-pub(super) fn rows_as_json(rows: &[Row]) -> String {
+fn rows_as_json(rows: &[Row]) -> String {
     let mut json = String::with_capacity(rows.len() * 56 + 2);
     json.push('[');
     for (i, row) in rows.iter().enumerate() {

@@ -11,6 +11,7 @@
 //! row is refused; importing the file again then applies it), and it guarantees the upsert can
 //! never break the UNIQUE constraint halfway.
 
+use sqlx::pool::PoolConnection;
 use sqlx::{AnyConnection, PgConnection};
 
 use super::RowError;
@@ -76,6 +77,16 @@ impl StagingSql for AnyConnection {
 
     async fn line_pairs(&mut self, sql: &'static str) -> Result<Vec<(i64, i64)>, sqlx::Error> {
         sqlx::query_as(sql).fetch_all(self).await
+    }
+}
+
+impl StagingSql for PoolConnection<sqlx::Any> {
+    async fn run(&mut self, sql: &'static str) -> Result<u64, sqlx::Error> {
+        (**self).run(sql).await
+    }
+
+    async fn line_pairs(&mut self, sql: &'static str) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        (**self).line_pairs(sql).await
     }
 }
 
