@@ -9,6 +9,7 @@ pub mod ivr;
 pub mod media;
 pub mod os;
 pub mod overload;
+pub mod privacy;
 pub mod server;
 pub mod sip;
 pub mod store;

@@ -25,6 +25,7 @@ use crate::store::{NewAccount, ProgressReporter, Store, redact_credentials};
 /// every raw SIP message at INFO, callers' numbers included, so it is held at WARN unless the
 /// operator's filter names it explicitly.
 pub fn init_logging(config: &Config) {
+    crate::privacy::show_personal_data(config.log.personal_data);
     let mut filter = config.log.filter.clone();
     if !filter.contains("rsipstack") {
         filter.push_str(",rsipstack=warn");

@@ -201,6 +201,9 @@ pub struct LogSection {
     /// A tracing filter, e.g. `info` or `hotline=debug,rsipstack=warn`.
     pub filter: String,
     pub format: LogFormat,
+    /// Show callers' numbers, codes and personal IDs in full in log lines (masked otherwise:
+    /// `+8491*****78`). For debugging on a test system.
+    pub personal_data: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,6 +327,7 @@ impl Default for LogSection {
         LogSection {
             filter: "info".into(),
             format: LogFormat::Text,
+            personal_data: false,
         }
     }
 }

@@ -266,7 +266,8 @@ impl Dispatch {
                 return drain(tx).await;
             }
         };
-        info!(call_id = %info.call_id, called = %info.called, source = %info.source, "incoming call");
+        let caller = crate::privacy::Personal(&info.caller.raw);
+        info!(call_id = %info.call_id, %caller, called = %info.called, source = %info.source, "incoming call");
         let refuser = InviteRefuser::of(&tx);
         let (call, watcher) = call::new_call(
             info,

@@ -336,7 +336,9 @@ impl ScreenedSocket {
 
     fn log(&self, direction: &'static str, peer: SocketAddr, bytes: &[u8]) {
         if self.log_messages {
-            debug!(target: WIRE_TARGET, direction, %peer, message = %String::from_utf8_lossy(bytes));
+            let text = String::from_utf8_lossy(bytes);
+            let message = crate::privacy::for_log(&text);
+            debug!(target: WIRE_TARGET, direction, %peer, %message);
         }
     }
 }
