@@ -120,8 +120,7 @@ fn log_of_two_calls(personal_data: bool) -> String {
         .status();
     served.child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let log = served.log.lock().unwrap().clone();
-    log
+    served.log.lock().unwrap().clone()
 }
 
 #[test]
