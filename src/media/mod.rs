@@ -23,6 +23,6 @@ pub use ports::{PortLease, PortPool};
 pub use prompts::{
     CheckReport, ClipReport, PromptError, PromptErrors, PromptLibrary, PromptProblem,
 };
-pub use pump::{MediaPump, ThreadPriority};
-pub use session::{MediaEvent, MediaHandle, MediaParams};
+pub use pump::{MediaCounters, MediaPump, ThreadPriority};
+pub use session::{MediaEvent, MediaHandle, MediaParams, MediaReport};
 pub use source_filter::{SourceFilter, SourcePolicy};
