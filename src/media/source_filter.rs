@@ -116,7 +116,7 @@ impl SourceFilter {
 
     fn decide(&mut self, source: SocketAddr, rtp: &IncomingRtp<'_>) -> Verdict {
         let negotiated = self.is_negotiated(rtp.payload_type);
-        let eligible = self.may_latch(source.ip());
+        let eligible = self.may_latch(source);
         let sdp = self.sdp;
         let run = match &mut self.state {
             State::Settled(settled) if same_address(source, *settled) => return Verdict::Accept,
@@ -186,11 +186,15 @@ impl SourceFilter {
         self.payload_types.contains(&Some(payload_type))
     }
 
-    fn may_latch(&self, ip: IpAddr) -> bool {
+    /// Whether `source` may latch. Not port 0: it cannot be sent to, so a call latched there
+    /// would fall silent (SIPp's `play_pcap_audio` sends from port 0 unless its SDP names
+    /// `[media_port]`).
+    fn may_latch(&self, source: SocketAddr) -> bool {
         match self.policy {
             SourcePolicy::SdpOnly => false,
+            SourcePolicy::Symmetric { .. } if source.port() == 0 => false,
             SourcePolicy::Symmetric { signalling_ip } => {
-                same_ip(ip, self.sdp.ip()) || same_ip(ip, signalling_ip)
+                same_ip(source.ip(), self.sdp.ip()) || same_ip(source.ip(), signalling_ip)
             }
         }
     }
@@ -435,6 +439,14 @@ mod tests {
         }
         assert_eq!(verdicts, [Drop, Drop, Drop, Latched]);
         assert_eq!(filter.dropped(), 4 + 3);
+    }
+
+    #[test]
+    fn a_source_without_a_port_never_latches() {
+        let mut filter = symmetric();
+        assert_eq!(stream(&mut filter, "198.51.100.1:0", 1, 10), [Drop; 10]);
+        assert_eq!(stream(&mut filter, "192.0.2.10:0", 1, 10), [Drop; 10]);
+        assert_eq!(filter.destination(), sdp());
     }
 
     #[test]
