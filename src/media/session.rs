@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tracing::{Span, debug, info, warn};
+use tracing::{Span, debug, warn};
 
 use super::codec::Codec;
 use super::dtmf::{DtmfSources, InbandDetector, Rfc4733Receiver};
@@ -370,7 +370,8 @@ impl Session {
             match sources.filter.admit(datagram.source, &rtp) {
                 Verdict::Drop => return,
                 Verdict::Latched => match sources.filter.latched_elsewhere() {
-                    Some(source) => info!(parent: &*span, %source, "RTP latched (symmetric RTP)"),
+                    // Debug: the call's end is logged with the source (`latched`) and its Call-ID.
+                    Some(source) => debug!(parent: &*span, %source, "RTP latched (symmetric RTP)"),
                     None => debug!(parent: &*span, "RTP from the SDP address"),
                 },
                 Verdict::Accept => {}
