@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hotline::domain::{Clip, PlaybackId, Prompt};
 use hotline::media::dtmf::{DtmfMode, DtmfSources};
-use hotline::media::{Codec, MediaParams, PortPool, PromptLibrary};
+use hotline::media::{Codec, MediaParams, PortPool, PromptLibrary, SourcePolicy};
 use hotline::media::{MediaEvent, MediaHandle, MediaPump, ThreadPriority};
 use support::rtp_peer::{HeardClip, Recognizer, RtpPeer};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -73,7 +73,9 @@ async fn call(codec: Codec) -> Call {
         remote: peer.local_addr(),
         codec,
         payload_type: codec.payload_type(),
+        telephone_event_pt: Some(DTMF_PT),
         dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
+        sources: SourcePolicy::SdpOnly,
     };
     let pump = MediaPump::start(1, ThreadPriority::INHERITED, Arc::clone(&library)).unwrap();
     let (media, events) = pump.spawn(socket, lease, params);

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{LocalOffset, NodeId};
 use crate::ivr::Entry;
+use crate::media::SourcePolicy;
 use crate::media::dtmf::DtmfMode;
 use crate::overload::CallLimits;
 use crate::sip::AllowedPeers;
@@ -109,6 +110,11 @@ pub struct MediaSection {
     /// Per-trunk overrides of `dtmf`, keyed by the SIP source address of the INVITE, e.g.
     /// `"10.0.0.5" = "inband"` for an old gateway that sends tones but offers telephone-event.
     pub dtmf_by_peer: BTreeMap<IpAddr, DtmfMode>,
+    /// Symmetric RTP, for callers behind NAT: besides the address and port of the caller's SDP
+    /// (always accepted), a call latches once to a source on the SDP's IP or the INVITE's source
+    /// IP after 4 consecutive valid packets, and sends its RTP there. Off: strict RTP, the SDP
+    /// address only. Either way RTP from anywhere else is dropped (docs/integrators.md).
+    pub symmetric_rtp: bool,
     /// Threads that send and receive every call's RTP (0: one per core).
     pub threads: usize,
     /// Their SCHED_FIFO priority (1–99), so that nothing else on the machine delays a frame;
@@ -243,6 +249,7 @@ impl Default for MediaSection {
             rtp_port_max: 20000,
             dtmf: DtmfMode::Auto,
             dtmf_by_peer: BTreeMap::new(),
+            symmetric_rtp: true,
             threads: 0,
             realtime_priority: 10,
             thread_nice: -10,
@@ -414,6 +421,18 @@ impl Config {
     /// The address written into Contact and SDP.
     pub fn public_address(&self) -> IpAddr {
         self.sip.public_address.unwrap_or(self.sip.listen.ip())
+    }
+
+    /// Whose RTP a call from `peer` (the INVITE's source address) may latch to, besides its SDP
+    /// address (`media.symmetric_rtp`).
+    pub fn rtp_sources(&self, peer: IpAddr) -> SourcePolicy {
+        if self.media.symmetric_rtp {
+            SourcePolicy::Symmetric {
+                signalling_ip: peer,
+            }
+        } else {
+            SourcePolicy::SdpOnly
+        }
     }
 
     /// How the trunk at `peer` (the INVITE's source address) sends DTMF.

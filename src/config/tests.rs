@@ -266,6 +266,25 @@ fn the_documented_example_is_exactly_the_defaults() {
 }
 
 #[test]
+fn rtp_is_symmetric_by_default_and_can_be_made_strict() {
+    let peer: IpAddr = "10.0.0.5".parse().unwrap();
+    let defaults = load_in_jail(None, &[]).unwrap();
+    assert!(defaults.media.symmetric_rtp);
+    assert_eq!(
+        defaults.rtp_sources(peer),
+        SourcePolicy::Symmetric {
+            signalling_ip: peer
+        }
+    );
+    let from_file = load_in_jail(Some("[media]\nsymmetric_rtp = false\n"), &[]).unwrap();
+    assert_eq!(from_file.rtp_sources(peer), SourcePolicy::SdpOnly);
+    let from_env = load_in_jail(None, &[("HOTLINE_MEDIA__SYMMETRIC_RTP", "false")]).unwrap();
+    assert_eq!(from_env.rtp_sources(peer), SourcePolicy::SdpOnly);
+    let bad = load_in_jail(None, &[("HOTLINE_MEDIA__SYMMETRIC_RTP", "sometimes")]).unwrap_err();
+    assert_eq!(bad.key, "media.symmetric_rtp");
+}
+
+#[test]
 fn dtmf_mode_defaults_to_auto_and_can_be_set_per_trunk() {
     let defaults = load_in_jail(None, &[]).unwrap();
     assert_eq!(defaults.media.dtmf, DtmfMode::Auto);

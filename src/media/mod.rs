@@ -2,7 +2,8 @@
 //!
 //! Everything that decides is sans-I/O and unit-tested on its own — [`player::Player`] (what to
 //! send), [`pacer::Pacer`] (when), [`rtp::RtpSender`] (the headers), [`dtmf::Rfc4733Receiver`]
-//! (key presses) — and [`session`] holds one call's share of them with its socket, ticked every
+//! (key presses), [`source_filter::SourceFilter`] (whose packets a call takes: strict and
+//! symmetric RTP) — and [`session`] holds one call's share of them with its socket, ticked every
 //! 20 ms together with the other calls of its shard by the [`pump`].
 
 mod codec;
@@ -14,6 +15,7 @@ pub mod prompts;
 pub mod pump;
 pub mod rtp;
 pub mod session;
+pub mod source_filter;
 
 pub use codec::{Codec, FRAME_SAMPLES, Frame};
 pub use dtmf::{Rfc4733Receiver, TelephoneEvent};
@@ -21,5 +23,6 @@ pub use ports::{PortLease, PortPool};
 pub use prompts::{
     CheckReport, ClipReport, PromptError, PromptErrors, PromptLibrary, PromptProblem,
 };
-pub use pump::{MediaPump, ThreadPriority};
-pub use session::{MediaEvent, MediaHandle, MediaParams};
+pub use pump::{MediaCounters, MediaPump, ThreadPriority};
+pub use session::{MediaEvent, MediaHandle, MediaParams, MediaReport};
+pub use source_filter::{SourceFilter, SourcePolicy};

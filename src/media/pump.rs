@@ -79,6 +79,22 @@ pub struct MediaPump {
     shards: Vec<mpsc::UnboundedSender<ToShard>>,
     next_shard: AtomicUsize,
     next_id: AtomicU64,
+    counters: Arc<MediaCounters>,
+}
+
+/// What every session of the pump adds to, for the metrics: totals since start-up.
+#[derive(Debug, Default)]
+pub struct MediaCounters {
+    /// RTP packets the calls' source filters dropped (strict and symmetric RTP).
+    pub(super) rtp_dropped: AtomicU64,
+}
+
+impl MediaCounters {
+    /// RTP packets dropped because they did not come from their call's source: strangers
+    /// spraying the port range, and the first packets of callers behind NAT before the latch.
+    pub fn rtp_dropped(&self) -> u64 {
+        self.rtp_dropped.load(Ordering::Relaxed)
+    }
 }
 
 impl MediaPump {
@@ -130,7 +146,13 @@ impl MediaPump {
             shards,
             next_shard: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
+            counters: Arc::default(),
         }
+    }
+
+    /// The pump's counters, shared: they stay readable (and counting) as long as any holder.
+    pub fn counters(&self) -> Arc<MediaCounters> {
+        Arc::clone(&self.counters)
     }
 
     /// The shard the next call goes to (round robin) and the name of its session.
@@ -177,7 +199,7 @@ impl Shard {
 
     fn receive(&mut self, message: ToShard) {
         match message {
-            ToShard::Start(session) => self.add(session),
+            ToShard::Start(session) => self.add(*session),
             ToShard::Command(id, command) => self.inbox.put(id, command),
         }
     }

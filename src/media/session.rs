@@ -8,13 +8,19 @@
 //!  MediaHandle ──play / stop──▶ ┌──────── Session (ticked by a pump shard) ───┐ ──RTP 20 ms──▶ caller
 //!                               │ Player · RtpSender                          │
 //!  MediaEvent ◀──digit/finished─│ Rfc4733Receiver or InbandDetector           │ ◀──RTP─────── caller
+//!                               │         ▲ only what the SourceFilter admits  │ ◀──RTP─────── anyone else
 //!                               └─────────────────────────────────────────────┘
 //! ```
+//!
+//! Every packet passes the call's [`SourceFilter`] before any detector sees it, and the filter
+//! also says where our frames go (strict and symmetric RTP, see [`super::source_filter`]).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -25,8 +31,9 @@ use super::dtmf::{DtmfSources, InbandDetector, Rfc4733Receiver};
 use super::player::Player;
 use super::ports::PortLease;
 use super::prompts::PromptLibrary;
-use super::pump::MediaPump;
+use super::pump::{MediaCounters, MediaPump};
 use super::rtp::{IncomingRtp, MAX_PACKET, RtpSender};
+use super::source_filter::{SourceFilter, SourcePolicy, Verdict};
 use crate::domain::{Clip, Digit, PlaybackId};
 use crate::udp_batch::{self, RecvBatch};
 
@@ -50,8 +57,23 @@ pub struct MediaParams {
     /// The payload type our SDP answer gave the codec: its static type (0 or 8) unless the offer
     /// mapped it to a dynamic one, which we then must send.
     pub payload_type: u8,
+    /// The telephone-event payload type the SDP negotiated, whether or not `dtmf` listens to
+    /// it: the caller's stream may carry it, and it counts towards a latch.
+    pub telephone_event_pt: Option<u8>,
     /// Which DTMF sources to listen to (SIP INFO is not the media session's business).
     pub dtmf: DtmfSources,
+    /// Who may send the call's RTP besides its SDP address (`media.symmetric_rtp`).
+    pub sources: SourcePolicy,
+}
+
+/// What a session saw, handed to the call when it ends ([`MediaHandle::shutdown`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaReport {
+    /// RTP packets the source filter dropped: from strangers, or from a source still proving
+    /// itself before a latch.
+    pub rtp_dropped: u64,
+    /// The source the call latched to, when it was not the SDP address (a caller behind NAT).
+    pub latched_to: Option<SocketAddr>,
 }
 
 /// What the media session reports to the call.
@@ -90,7 +112,9 @@ pub(super) enum Command {
 /// What a shard is sent: new sessions, and commands for its sessions, in the order they were
 /// sent — so a session always arrives before its first command.
 pub(super) enum ToShard {
-    Start(Session),
+    /// Boxed on its way, so that the queue's commands are not each the size of a session; the
+    /// shard keeps it unboxed, where it is walked every 20 ms.
+    Start(Box<Session>),
     Command(SessionId, Command),
 }
 
@@ -125,9 +149,9 @@ pub struct MediaHandle {
     shard: mpsc::UnboundedSender<ToShard>,
     id: SessionId,
     local_port: u16,
-    /// Resolves (with an error: nothing is ever sent) once the session has been dropped.
-    /// `None` only while [`MediaHandle::shutdown`] waits on it.
-    closed: Option<oneshot::Receiver<()>>,
+    /// Resolves with the session's report once the session has been dropped, socket and port
+    /// included. `None` only while [`MediaHandle::shutdown`] waits on it.
+    closed: Option<oneshot::Receiver<MediaReport>>,
 }
 
 impl MediaHandle {
@@ -151,12 +175,14 @@ impl MediaHandle {
         self.local_port
     }
 
-    /// Ends the session and waits until its socket is closed and its port released.
-    pub async fn shutdown(mut self) {
+    /// Ends the session and waits until its socket is closed and its port released; returns
+    /// what the session saw (empty if it never reached a shard).
+    pub async fn shutdown(mut self) -> MediaReport {
         let closed = self.closed.take();
         drop(self);
-        if let Some(closed) = closed {
-            let _ = closed.await;
+        match closed {
+            Some(closed) => closed.await.unwrap_or_default(),
+            None => MediaReport::default(),
         }
     }
 }
@@ -184,9 +210,7 @@ impl MediaPump {
             id,
             socket,
             _lease: lease,
-            destination: Destination {
-                target: params.remote,
-            },
+            counters: self.counters(),
             codec: params.codec,
             sender: RtpSender::new(params.payload_type),
             player: Player::new(),
@@ -203,11 +227,18 @@ impl MediaPump {
             ticks_to_receive: 1,
             events: event_tx,
             span: Span::current(),
-            _closed: closed_tx,
+            sources: Sources {
+                filter: SourceFilter::new(
+                    params.remote,
+                    params.sources,
+                    [Some(params.payload_type), params.telephone_event_pt],
+                ),
+                report_to: Some(closed_tx),
+            },
         };
         // A shard that is gone drops the session: its events channel closes and the call ends
         // as a call whose media died, which is what it is.
-        let _ = shard.send(ToShard::Start(session));
+        let _ = shard.send(ToShard::Start(Box::new(session)));
         let handle = MediaHandle {
             shard,
             id,
@@ -218,17 +249,22 @@ impl MediaPump {
     }
 }
 
-/// Where our RTP goes. Latched to the SDP address for the whole call today. Symmetric RTP (for
-/// callers behind NAT, a later issue) will move `target` to the source of the caller's packets,
-/// in [`Destination::on_packet_from`].
-#[derive(Debug)]
-struct Destination {
-    target: SocketAddr,
+/// The call's source filter, and the channel its report goes to when the session is dropped:
+/// the last field of [`Session`], so the report leaves after the socket and the port lease and
+/// a call that waited for it finds the port free.
+struct Sources {
+    filter: SourceFilter,
+    report_to: Option<oneshot::Sender<MediaReport>>,
 }
 
-impl Destination {
-    fn on_packet_from(&mut self, _source: SocketAddr) {
-        // Latched to the SDP address: the source does not move us.
+impl Drop for Sources {
+    fn drop(&mut self) {
+        if let Some(to) = self.report_to.take() {
+            let _ = to.send(MediaReport {
+                rtp_dropped: self.filter.dropped(),
+                latched_to: self.filter.latched_elsewhere(),
+            });
+        }
     }
 }
 
@@ -248,13 +284,14 @@ impl Default for Scratch {
 }
 
 /// One call's media state. Fields drop in order: the socket and the port lease go before
-/// `_closed`, so [`MediaHandle::shutdown`] returns only once the port is free.
+/// `sources`, so [`MediaHandle::shutdown`] returns only once the port is free.
 pub(super) struct Session {
     id: SessionId,
     socket: UdpSocket,
     /// Held for the life of the session: dropping it returns the port.
     _lease: PortLease,
-    destination: Destination,
+    /// The pump's counters, which the dropped packets are added to.
+    counters: Arc<MediaCounters>,
     codec: Codec,
     sender: RtpSender,
     player: Player,
@@ -264,7 +301,8 @@ pub(super) struct Session {
     events: mpsc::UnboundedSender<MediaEvent>,
     /// The call's span, so that what the shard logs about this call carries its Call-ID.
     span: Span,
-    _closed: oneshot::Sender<()>,
+    /// Which packets are the caller's, and where our frames go.
+    sources: Sources,
 }
 
 impl Session {
@@ -314,9 +352,10 @@ impl Session {
     /// What the caller sent since the last read, up to [`MAX_DATAGRAMS_PER_READ`] datagrams in
     /// one system call.
     fn receive(&mut self, batch: &mut RecvBatch, now: Instant) {
+        let dropped_before = self.sources.filter.dropped();
         let Session {
             socket,
-            destination,
+            sources,
             codec,
             keys,
             events,
@@ -328,7 +367,15 @@ impl Session {
             let Ok(rtp) = IncomingRtp::parse(datagram.data) else {
                 return;
             };
-            destination.on_packet_from(datagram.source);
+            match sources.filter.admit(datagram.source, &rtp) {
+                Verdict::Drop => return,
+                Verdict::Latched => match sources.filter.latched_elsewhere() {
+                    // Debug: the call's end is logged with the source (`latched`) and its Call-ID.
+                    Some(source) => debug!(parent: &*span, %source, "RTP latched (symmetric RTP)"),
+                    None => debug!(parent: &*span, "RTP from the SDP address"),
+                },
+                Verdict::Accept => {}
+            }
             // Deliberately not logged: the keys are the caller's insurance code.
             keys.hear(&rtp, *codec, now, |digit| {
                 let _ = events.send(MediaEvent::Digit(digit));
@@ -338,17 +385,26 @@ impl Session {
         if let Err(e) = read {
             debug!(parent: &*span, "RTP receive failed: {e}");
         }
+        let dropped = self.sources.filter.dropped();
+        if dropped != dropped_before {
+            self.counters
+                .rtp_dropped
+                .fetch_add(dropped - dropped_before, Ordering::Relaxed);
+        }
     }
 
     fn send_frame(&mut self, library: &PromptLibrary, buf: &mut [u8; MAX_PACKET]) {
         let tick = self.player.next_frame(library, self.codec);
         match self.sender.next_packet(tick.frame, buf) {
-            Ok(packet) => match self.socket.send_to(packet, self.destination.target) {
+            Ok(packet) => match self
+                .socket
+                .send_to(packet, self.sources.filter.destination())
+            {
                 Ok(_) => {}
                 // A full send buffer: this frame is lost, the next one goes out on time.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
-                    debug!(parent: &self.span, "RTP send to {} failed: {e}", self.destination.target)
+                    debug!(parent: &self.span, "RTP send to {} failed: {e}", self.sources.filter.destination())
                 }
             },
             Err(e) => warn!(parent: &self.span, "cannot build RTP packet: {e}"),
@@ -514,7 +570,11 @@ mod tests {
             remote: peer.addr(),
             codec: CODEC,
             payload_type: CODEC.payload_type(),
+            telephone_event_pt: dtmf_pt,
             dtmf: DtmfSources::choose(DtmfMode::Auto, dtmf_pt),
+            sources: SourcePolicy::Symmetric {
+                signalling_ip: LOCALHOST,
+            },
         }
     }
 
@@ -770,6 +830,94 @@ mod tests {
             peer.drain().len() >= 50,
             "a second of frames kept going out"
         );
+    }
+
+    /// Another loopback address: neither the SDP's nor the signalling IP of the test calls.
+    const STRANGER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 7));
+
+    /// Eight packets of a press of `key` from `socket`: a perfect stream, one SSRC.
+    async fn press_from(socket: &UdpSocket, to: SocketAddr, key: u8) {
+        for seq in 0..8u16 {
+            let e = TelephoneEvent {
+                event: key,
+                end: seq >= 5,
+                volume: 10,
+                duration: 160 * (seq.min(4) + 1),
+            };
+            send_event(socket, to, seq, e).await;
+            sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_strangers_key_press_is_dropped_counted_and_never_answered() {
+        let peer = Peer::new().await;
+        let Started {
+            _pump: pump,
+            handle,
+            mut events,
+            ..
+        } = start(&peer).await;
+        let to = SocketAddr::new(LOCALHOST, handle.local_port());
+        let stranger = UdpSocket::bind((STRANGER, 0)).await.unwrap();
+        press_from(&stranger, to, 9).await;
+        sleep(Duration::from_millis(200)).await;
+        assert!(
+            events.try_recv().is_err(),
+            "the stranger's key was not heard"
+        );
+        // The caller's own press still is.
+        press_from(&peer.socket, to, 4).await;
+        let got = timeout(Duration::from_secs(1), events.recv())
+            .await
+            .unwrap();
+        assert_eq!(got, Some(MediaEvent::Digit(Digit::D4)));
+        let mut buf = [0u8; 2048];
+        let reply = timeout(Duration::from_millis(200), stranger.recv(&mut buf)).await;
+        assert!(reply.is_err(), "nothing was sent to the stranger");
+        assert_eq!(pump.counters().rtp_dropped(), 8);
+        let report = handle.shutdown().await;
+        assert_eq!(report.rtp_dropped, 8);
+        assert_eq!(report.latched_to, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_behind_nat_is_latched_to_and_hears_the_stream_from_then_on() {
+        // The SDP names `private`; the caller's packets come from `public`, another port of
+        // the signalling IP, as through a NAT.
+        let mut private = Peer::new().await;
+        let mut public = Peer::new().await;
+        let Started { handle, .. } = start(&private).await;
+        let to = SocketAddr::new(LOCALHOST, handle.local_port());
+        private.next().await;
+        assert!(
+            public.drain().is_empty(),
+            "before the latch, frames go to the SDP"
+        );
+        for seq in 0..6u16 {
+            let packet = rtp_rs::RtpPacketBuilder::new()
+                .payload_type(CODEC.payload_type())
+                .ssrc(0xC0FFEE)
+                .sequence(seq.into())
+                .timestamp(u32::from(seq) * 160)
+                .payload(CODEC.silence_frame())
+                .build()
+                .unwrap();
+            public.socket.send_to(&packet, to).await.unwrap();
+            sleep(Duration::from_millis(20)).await;
+        }
+        sleep(Duration::from_millis(100)).await;
+        private.drain();
+        public.drain();
+        sleep(Duration::from_millis(200)).await;
+        assert!(
+            private.drain().is_empty(),
+            "after the latch, nothing to the SDP address"
+        );
+        assert!(public.drain().len() >= 9, "the frames follow the caller");
+        let report = handle.shutdown().await;
+        assert_eq!(report.latched_to, Some(public.addr()));
+        assert_eq!(report.rtp_dropped, 3, "the packets before the fourth");
     }
 
     #[tokio::test(start_paused = true)]

@@ -21,7 +21,7 @@ use crate::admission::{Refusal, RefusalReason};
 use crate::domain::{AccountKey, CallId, NodeId, Outcome, PhoneNumber};
 use crate::ivr::{Action, Event, Flow, TimerId, Verification};
 use crate::media::dtmf::DtmfSources;
-use crate::media::{MediaEvent, MediaHandle, MediaParams};
+use crate::media::{MediaEvent, MediaHandle, MediaParams, MediaReport};
 use crate::overload::NO_RTP_PORT_RETRY_AFTER;
 use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
 use crate::store::{NewCdr, ResetResult, StoreError, VerificationRecord, VerificationResult};
@@ -92,7 +92,9 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         remote: info.media.remote_rtp,
         codec: info.media.codec,
         payload_type: info.media.payload_type,
+        telephone_event_pt: info.media.telephone_event_pt,
         dtmf,
+        sources: services.config.rtp_sources(info.source.ip()),
     };
     let (media, media_events) = services.media.spawn(socket, lease, params);
     let flow = Flow::new(services.flow_config(), info.caller.number.clone());
@@ -111,8 +113,14 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         info_dtmf: dtmf.info,
         results: mpsc::unbounded_channel(),
     };
-    let outcome = driver.run(events, media_events, shutdown).await;
-    info!(%call_id, %outcome, "call ended");
+    let (outcome, media) = driver.run(events, media_events, shutdown).await;
+    // Packets from elsewhere than the call's source (strict and symmetric RTP): a count well
+    // above a handful means someone sprayed the port range, or a NAT moved the caller's port.
+    let rtp_dropped = media.rtp_dropped;
+    match media.latched_to {
+        Some(latched) => info!(%call_id, %outcome, rtp_dropped, %latched, "call ended"),
+        None => info!(%call_id, %outcome, rtp_dropped, "call ended"),
+    }
 }
 
 /// Rings for `sip.answer_delay_ms`; false when the caller gave up (CANCEL) meanwhile.
@@ -194,7 +202,7 @@ impl CallDriver {
         mut sip: mpsc::Receiver<CallEvent>,
         mut media: mpsc::UnboundedReceiver<MediaEvent>,
         shutdown: CancellationToken,
-    ) -> Outcome {
+    ) -> (Outcome, MediaReport) {
         self.feed(Event::Answered).await;
         let end = loop {
             if self.flow.is_finished() {
@@ -240,11 +248,11 @@ impl CallDriver {
         // The call ends now for billing, whenever the database takes the row.
         let ended_at = OffsetDateTime::now_utc();
         // Wait for the media pump to close the socket, so the port is free again when we return.
-        self.media.shutdown().await;
+        let media = self.media.shutdown().await;
         // Only then the close: a closed CDR means the call's resources are free again.
         self.billing_writer
             .write(BillingWrite::Close { ended_at, outcome });
-        outcome
+        (outcome, media)
     }
 
     /// Hands one event to the flow and carries out what it asks for.

@@ -33,7 +33,7 @@ use self::lifecycle::Phases;
 use crate::admission::AdmissionGate;
 use crate::config::Config;
 use crate::ivr::FlowConfig;
-use crate::media::{MediaPump, PortPool, PromptLibrary, ThreadPriority};
+use crate::media::{MediaCounters, MediaPump, PortPool, PromptLibrary, ThreadPriority};
 use crate::sip::{SipConfig, SipServer};
 use crate::store::{Hasher, Limits, Pepper, PepperSource, Store, redact_credentials};
 
@@ -103,6 +103,8 @@ pub struct Server {
     calls: TaskTracker,
     drain_for: Duration,
     task: JoinHandle<()>,
+    /// The media pump's totals (RTP dropped by the calls' source filters), for the metrics.
+    media_counters: Arc<MediaCounters>,
 }
 
 /// How a drain went.
@@ -202,6 +204,7 @@ impl Server {
         });
         let probe = probe.unwrap_or_else(|| Arc::new(store.clone()));
         let drain_for = config.drain_duration();
+        let media_counters = media.counters();
         let services = Arc::new(Services {
             config,
             store,
@@ -252,6 +255,7 @@ impl Server {
             calls,
             drain_for,
             task,
+            media_counters,
         })
     }
 
@@ -263,6 +267,11 @@ impl Server {
     /// The node's admission state: whether it takes new calls, and why not (for `/readyz`).
     pub fn admission(&self) -> AdmissionGate {
         self.admission.clone()
+    }
+
+    /// The media pump's totals since start-up (strict and symmetric RTP: packets dropped).
+    pub fn media_counters(&self) -> Arc<MediaCounters> {
+        Arc::clone(&self.media_counters)
     }
 
     /// Calls in progress (answered or ringing).

@@ -28,7 +28,7 @@ here = Path(__file__).resolve().parent
 root = here.parent.parent
 sys.path.insert(0, str(root / "sip-test" / "lib"))
 
-from siptest.audio import RtpSink, load_clips, transcribe  # noqa: E402
+from siptest.audio import RtpTap, load_clips, transcribe  # noqa: E402
 from siptest.sipp import free_port_block  # noqa: E402
 
 DIGITS = set("0123456789")
@@ -65,13 +65,16 @@ def place(spec, args, clips, results, index):
     name, phone, code = spec.split(":")
     workdir = Path(args.workdir) / name
     workdir.mkdir(parents=True, exist_ok=True)
-    sink = RtpSink(args.local_ip)
+    # The SDP names SIPp's media port, where its keys come from: the node sends there, and the
+    # tap reads it off the wire (the node takes RTP only from the SDP address, or latches).
+    media_port = free_port_block(args.local_ip, 4)
+    sink = RtpTap(media_port)
     call_id = f"{name}@cluster-test"
     command = [
         "sipp", "-sf", str(here / "call.xml"), "-m", "1",
-        "-key", "caller", phone, "-key", "code", f"{code}#", "-key", "rtp_sink", str(sink.port),
+        "-key", "caller", phone, "-key", "code", f"{code}#",
         "-i", args.local_ip, "-p", str(free_port_block(args.local_ip, 1)),
-        "-mi", args.local_ip, "-mp", str(free_port_block(args.local_ip, 4)),
+        "-mi", args.local_ip, "-mp", str(media_port),
         "-cid_str", call_id, "-trace_msg", "-trace_err", "-nostdin",
         "-timeout", f"{args.timeout}s", "-timeout_error", args.proxy,
     ]

@@ -279,6 +279,41 @@ impl Hotline {
         dtmf_pt: Option<u8>,
     ) -> Call {
         let peer = RtpPeer::bind().await.expect("RTP peer");
+        let sdp_port = peer.local_addr().port();
+        self.place_call_from(peer, sdp_port, from_user, pai, codec, dtmf_pt)
+            .await
+    }
+
+    /// A call from a caller behind NAT: its SDP names one port of 127.0.0.1 — the returned
+    /// peer, where nothing is sent from, as a phone's private address — while its RTP comes from
+    /// (and is wanted back at) `Call::peer`, another port of the same IP, the signalling one, as
+    /// a NAT rewrites it. The caller must send before it can be heard, or hear anything
+    /// (symmetric RTP latches to a source that sent; see [`RtpPeer::send_silence`]).
+    pub async fn place_call_behind_nat(
+        &self,
+        from_user: &str,
+        codec: Codec,
+        dtmf_pt: u8,
+    ) -> (Call, RtpPeer) {
+        let private = RtpPeer::bind().await.expect("RTP peer (SDP side)");
+        let public = RtpPeer::bind().await.expect("RTP peer (NAT side)");
+        let sdp_port = private.local_addr().port();
+        let call = self
+            .place_call_from(public, sdp_port, from_user, None, codec, Some(dtmf_pt))
+            .await;
+        (call, private)
+    }
+
+    /// Places a call whose media is `peer`, with `sdp_port` in the offer.
+    async fn place_call_from(
+        &self,
+        peer: RtpPeer,
+        sdp_port: u16,
+        from_user: &str,
+        pai: Option<&str>,
+        codec: Codec,
+        dtmf_pt: Option<u8>,
+    ) -> Call {
         let mut uac = Uac::new(self.server.sip_addr()).await;
         let event = dtmf_pt.map(|pt| format!(" {pt}")).unwrap_or_default();
         let formats = match codec {
@@ -288,7 +323,7 @@ impl Hotline {
         let event_map = dtmf_pt.map(|pt| format!("{pt} telephone-event/8000"));
         let mut rtpmaps = vec!["0 PCMU/8000", "8 PCMA/8000"];
         rtpmaps.extend(event_map.as_deref());
-        let offer = sdp_offer(peer.local_addr().port(), &formats, &rtpmaps);
+        let offer = sdp_offer(sdp_port, &formats, &rtpmaps);
         let started = Instant::now();
         uac.invite(from_user, pai, &[], &offer).await;
         let ok = loop {

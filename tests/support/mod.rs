@@ -2,4 +2,5 @@ pub mod binary;
 pub mod hotline_harness;
 pub mod postgres;
 pub mod rtp_peer;
+pub mod rtp_sprayer;
 pub mod sip_uac;

@@ -249,6 +249,18 @@ impl RtpPeer {
         Ok(())
     }
 
+    /// Sends `frames` 20 ms frames of silence in `codec`, in real time, in the same stream as
+    /// the key presses: what a phone sends while nobody speaks.
+    pub async fn send_silence(&self, codec: Codec, frames: usize) -> io::Result<()> {
+        let target = self.target().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotConnected, "no target: set_target first")
+        })?;
+        for _ in 0..frames {
+            self.send_audio(target, codec, &[0; 160]).await?;
+        }
+        Ok(())
+    }
+
     /// Sends one 20 ms audio frame, then waits 20 ms.
     async fn send_audio(
         &self,

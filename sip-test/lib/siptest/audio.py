@@ -1,7 +1,11 @@
 """What a caller heard: RTP from the service decoded and matched against the prompt clips.
 
-SIPp ignores the audio it receives, so each scenario's SDP points the service's RTP at a
-socket of ours (`RtpSink`). The service sends every clip from its first sample on a 20 ms
+SIPp ignores the audio it receives, so the runner reads the service's RTP to SIPp's media port
+off the wire (`RtpTap`, a packet socket: root or CAP_NET_RAW, which SIPp's pcap replay needs
+anyway). It cannot point the service's RTP at a socket of its own instead: the service takes RTP
+only from the address in the caller's SDP, or latches to where the caller's RTP comes from
+(strict and symmetric RTP, docs/integrators.md), and SIPp's RTP comes from its media port — from
+port 0 even, unless the SDP names `[media_port]`. The service sends every clip from its first sample on a 20 ms
 frame boundary, so recognising a clip is a frame-by-frame comparison against the WAV it was
 made from, with a tolerance for G.711 rounding (and for a PBX that transcodes on the way).
 """
@@ -135,40 +139,62 @@ def _run_length(frames, start, clip):
     return n
 
 
-class RtpSink:
-    """Collects the RTP the service sends during one call, on a port of its own."""
+class RtpTap:
+    """Collects the RTP the service sends to `port` (SIPp's media port) during one scenario."""
 
-    def __init__(self, bind_ip="0.0.0.0"):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((bind_ip, 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+    def __init__(self, port):
+        self.port = port
         self.packets = []  # (ssrc, payload type, sequence, payload)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                data, _ = self.sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            parsed = parse_rtp(data)
-            if parsed:
-                self.packets.append(parsed)
+        _Wire.shared().listen(port, self.packets)
 
     def stop(self):
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
+        _Wire.shared().forget(self.port)
 
     def calls(self):
         """Per call (one SSRC each, in order of first packet): decoded frames in sequence order."""
         ssrcs = list(dict.fromkeys(p[0] for p in self.packets))
         return [_frames([p[1:] for p in self.packets if p[0] == ssrc]) for ssrc in ssrcs]
+
+
+class _Wire:
+    """One packet socket for the whole run, reading every IPv4 UDP datagram on the machine and
+    handing RTP to the tap of its destination port (each scenario's SIPp has a port of its own)."""
+
+    _instance = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def shared(cls):
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def __init__(self):
+        eth_p_ip = 0x0800
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(eth_p_ip))
+        self.taps = {}
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def listen(self, port, packets):
+        self.taps[port] = packets
+
+    def forget(self, port):
+        self.taps.pop(port, None)
+
+    def _run(self):
+        while True:
+            data, address = self.sock.recvfrom(65535)
+            # On loopback every datagram is seen twice, leaving and arriving: keep the arrival.
+            if address[2] == socket.PACKET_OUTGOING or len(data) < 20:
+                continue
+            header = (data[0] & 0x0F) * 4
+            if data[0] >> 4 != 4 or data[9] != 17 or len(data) < header + 8:
+                continue
+            packets = self.taps.get(struct.unpack_from("!H", data, header + 2)[0])
+            parsed = parse_rtp(data[header + 8:]) if packets is not None else None
+            if parsed:
+                packets.append(parsed)
 
 
 def _frames(packets):

@@ -1,11 +1,11 @@
-"""Running one scenario with SIPp: its keys as a pcap, an RTP sink to hear the service, the logs."""
+"""Running one scenario with SIPp: its keys as a pcap, an RTP tap to hear the service, the logs."""
 
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 
-from .audio import RtpSink, transcribe
+from .audio import RtpTap, transcribe
 from .inject import read_rows
 
 _ports_lock = threading.Lock()
@@ -77,13 +77,14 @@ def run(scenario, ctx, workdir):
 
     local_ip = ctx.trusted_ip if scenario.trusted_source else ctx.local_ip
     calls = max(1, len(scenario.outcomes))
-    sink = RtpSink()
+    media_port = free_port_block(local_ip, 4)
+    # SIPp's SDP names its media port, where its RTP comes from: the service sends there.
+    sink = RtpTap(media_port)
     command = [
         "sipp", "-sf", str(xml), "-inf", str(csv),
-        "-key", "rtp_sink", str(sink.port),
         "-m", str(calls), "-l", "1",
         "-i", local_ip, "-p", str(free_port_block(local_ip, 1)),
-        "-mi", local_ip, "-mp", str(free_port_block(local_ip, 4)),
+        "-mi", local_ip, "-mp", str(media_port),
         "-cid_str", f"{scenario.name}-%u-%p@%s",
         "-trace_msg", "-trace_err", "-nostdin",
         "-timeout", f"{scenario.timeout}s", "-timeout_error",
