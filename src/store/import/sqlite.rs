@@ -85,7 +85,9 @@ impl LoadConnection for PoolConnection<sqlx::Any> {
             "PRAGMA main.cache_size = -2000",
             "PRAGMA temp.cache_size = -2000",
             "PRAGMA threads = 0",
-            "PRAGMA wal_checkpoint(PASSIVE)",
+            // The load went through the WAL, which is as large as the table by now: fold it into
+            // the database and cut it back to nothing rather than leave gigabytes behind.
+            "PRAGMA wal_checkpoint(TRUNCATE)",
         ],
         begin: &["BEGIN IMMEDIATE"],
         // migrations/sqlite/0003_account_indexes.sql
