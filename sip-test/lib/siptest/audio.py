@@ -10,6 +10,7 @@ frame boundary, so recognising a clip is a frame-by-frame comparison against the
 made from, with a tolerance for G.711 rounding (and for a PBX that transcodes on the way).
 """
 
+import os
 import socket
 import struct
 import threading
@@ -148,6 +149,10 @@ class RtpTap:
         _Wire.shared().listen(port, self.packets)
 
     def stop(self):
+        """Stops once every datagram that reached the port so far has been read: on a loaded
+        machine the reader thread lags behind the wire, and the tail of a call (its goodbye)
+        would otherwise be cut off."""
+        _Wire.shared().flush(self.port)
         _Wire.shared().forget(self.port)
 
     def calls(self):
@@ -170,10 +175,22 @@ class _Wire:
                 cls._instance = cls()
             return cls._instance
 
+    # A marker datagram: once the reader has seen it, it has read everything sent before it.
+    FLUSH = b"rtptap-flush:"
+    # Every UDP datagram on the machine passes through this one socket: a queue deep enough for
+    # seconds of all the scenarios' RTP while the reader is descheduled (root may force it).
+    RCVBUF = 64 * 1024 * 1024
+    SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
     def __init__(self):
         eth_p_ip = 0x0800
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(eth_p_ip))
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, self.SO_RCVBUFFORCE, self.RCVBUF)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.RCVBUF)
         self.taps = {}
+        self.flushes = {}
         threading.Thread(target=self._run, daemon=True).start()
 
     def listen(self, port, packets):
@@ -181,6 +198,16 @@ class _Wire:
 
     def forget(self, port):
         self.taps.pop(port, None)
+
+    def flush(self, port, timeout=10.0):
+        """Returns once the reader has read a marker sent to `port` now (or after `timeout`)."""
+        marker = self.FLUSH + os.urandom(8).hex().encode()
+        seen = threading.Event()
+        self.flushes[marker] = seen
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(marker, ("127.0.0.1", port))
+        seen.wait(timeout)
+        self.flushes.pop(marker, None)
 
     def _run(self):
         while True:
@@ -191,8 +218,14 @@ class _Wire:
             header = (data[0] & 0x0F) * 4
             if data[0] >> 4 != 4 or data[9] != 17 or len(data) < header + 8:
                 continue
+            payload = data[header + 8:]
+            if payload.startswith(self.FLUSH):
+                seen = self.flushes.get(payload)
+                if seen:
+                    seen.set()
+                continue
             packets = self.taps.get(struct.unpack_from("!H", data, header + 2)[0])
-            parsed = parse_rtp(data[header + 8:]) if packets is not None else None
+            parsed = parse_rtp(payload) if packets is not None else None
             if parsed:
                 packets.append(parsed)
 
