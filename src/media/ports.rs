@@ -100,6 +100,16 @@ impl PortPool {
     pub fn leased(&self) -> usize {
         self.lock().leased.len()
     }
+
+    /// How many ports no call holds (each call takes one even port).
+    pub fn free(&self) -> usize {
+        let even_ports = if self.max >= self.min {
+            ((self.max - self.min) / 2 + 1) as usize
+        } else {
+            0
+        };
+        even_ports.saturating_sub(self.leased())
+    }
 }
 
 /// One call's port; returned to the pool when dropped (with the call's media session).
