@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use hotline::domain::{Clip, Prompt};
 use hotline::media::Codec;
-use support::hotline_harness::{DTMF_PT, WAIT, start, start_with_switch};
+use hotline::server::Server;
+use support::hotline_harness::{DTMF_PT, WAIT, base_config, start, start_with_switch};
 use support::http_get::{Response, get, sample};
 use tokio::time::{Instant, sleep};
 
@@ -152,4 +153,17 @@ async fn a_reset_call_moves_the_call_sip_rtp_key_and_hash_metrics() {
         assert!(!after.contains(secret), "{secret} in the metrics");
     }
     hotline.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_taken_http_port_stops_start_up_naming_the_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = base_config(format!("sqlite://{}", dir.path().join("h.db").display()));
+    config.http.listen = taken.local_addr().expect("addr");
+    let error = match Server::start(config).await {
+        Ok(_) => panic!("started on a taken port"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(error.contains("http.listen"), "{error}");
 }
