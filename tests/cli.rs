@@ -248,6 +248,7 @@ fn serve_refuses_bad_prompts_and_bad_config_in_one_line() {
         .env("HOTLINE_DATABASE__URL", ws.db_url())
         .env("HOTLINE_PROMPTS__DIR", ws.path("nowhere"))
         .env("HOTLINE_SIP__LISTEN", "127.0.0.1:0")
+        .env("HOTLINE_HTTP__LISTEN", "127.0.0.1:0")
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -30,6 +30,7 @@ pub struct Config {
     pub server: ServerSection,
     pub node: NodeSection,
     pub sip: SipSection,
+    pub http: HttpSection,
     pub media: MediaSection,
     pub database: DatabaseSection,
     pub prompts: PromptsSection,
@@ -54,6 +55,15 @@ pub struct ServerSection {
 pub struct NodeSection {
     /// This node's name in a cluster, recorded on every CDR it answers (default: the host name).
     pub id: NodeId,
+}
+
+/// The operator's HTTP listener: `/metrics`, `/healthz`, `/readyz`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served. Loopback by default: the metrics
+    /// say how busy the line is, which is for the operator's Prometheus only.
+    pub listen: SocketAddr,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -222,6 +232,14 @@ pub enum LogFormat {
 impl Default for ServerSection {
     fn default() -> Self {
         ServerSection { drain_seconds: 300 }
+    }
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
     }
 }
 

@@ -413,3 +413,13 @@ fn drain_seconds_defaults_to_five_minutes_allows_zero_and_refuses_more_than_a_da
     let e = error_of(None, &[("HOTLINE_SERVER__DRAIN_SECONDS", "-1")]);
     assert_eq!(e.key, "server.drain_seconds");
 }
+
+#[test]
+fn http_listens_on_loopback_9464_by_default_and_can_be_moved() {
+    let defaults = load_in_jail(None, &[]).unwrap();
+    assert_eq!(defaults.http.listen, "127.0.0.1:9464".parse().unwrap());
+    let from_env = load_in_jail(None, &[("HOTLINE_HTTP__LISTEN", "0.0.0.0:9100")]).unwrap();
+    assert_eq!(from_env.http.listen, "0.0.0.0:9100".parse().unwrap());
+    let bad = load_in_jail(None, &[("HOTLINE_HTTP__LISTEN", "everywhere")]).unwrap_err();
+    assert_eq!(bad.key, "http.listen");
+}

@@ -100,6 +100,16 @@ impl PortPool {
     pub fn leased(&self) -> usize {
         self.lock().leased.len()
     }
+
+    /// How many ports no call holds (each call takes one even port).
+    pub fn free(&self) -> usize {
+        let even_ports = if self.max >= self.min {
+            ((self.max - self.min) / 2 + 1) as usize
+        } else {
+            0
+        };
+        even_ports.saturating_sub(self.leased())
+    }
 }
 
 /// One call's port; returned to the pool when dropped (with the call's media session).
@@ -150,6 +160,7 @@ mod tests {
     async fn hands_out_distinct_even_ports_and_errors_when_exhausted() {
         let (min, max) = free_range(3);
         let pool = PortPool::new(min, max + 1); // the odd top port is never used
+        assert_eq!(pool.free(), 3);
         let mut held = Vec::new();
         for _ in 0..3 {
             let (socket, lease) = pool.bind(LOCALHOST).unwrap();
@@ -162,6 +173,7 @@ mod tests {
         ports.dedup();
         assert_eq!(ports.len(), 3);
         assert_eq!(pool.leased(), 3);
+        assert_eq!(pool.free(), 0);
         let err = pool.bind(LOCALHOST).unwrap_err();
         assert!(err.to_string().contains("no free even RTP port"), "{err}");
     }
@@ -210,6 +222,8 @@ mod tests {
         }
         assert_eq!(pool.candidates(16).next(), Some(16));
         assert_eq!(PortPool::new(10, 9).candidates(10).count(), 0);
+        assert_eq!(PortPool::new(10, 9).free(), 0);
+        assert_eq!(PortPool::new(11, 20).free(), 5);
         assert_eq!(
             PortPool::new(65534, 65535)
                 .candidates(65536)

@@ -87,6 +87,14 @@ pub struct MediaPump {
 pub struct MediaCounters {
     /// RTP packets the calls' source filters dropped (strict and symmetric RTP).
     pub(super) rtp_dropped: AtomicU64,
+    /// RTP packets sent to callers.
+    pub(super) rtp_sent: AtomicU64,
+    /// RTP packets received and admitted by the calls' source filters.
+    pub(super) rtp_received: AtomicU64,
+    /// Keys heard as RFC 4733 telephone-events.
+    pub(super) keys_rfc4733: AtomicU64,
+    /// Keys heard as tones in the audio.
+    pub(super) keys_inband: AtomicU64,
 }
 
 impl MediaCounters {
@@ -94,6 +102,22 @@ impl MediaCounters {
     /// spraying the port range, and the first packets of callers behind NAT before the latch.
     pub fn rtp_dropped(&self) -> u64 {
         self.rtp_dropped.load(Ordering::Relaxed)
+    }
+
+    pub fn rtp_sent(&self) -> u64 {
+        self.rtp_sent.load(Ordering::Relaxed)
+    }
+
+    pub fn rtp_received(&self) -> u64 {
+        self.rtp_received.load(Ordering::Relaxed)
+    }
+
+    pub fn keys_rfc4733(&self) -> u64 {
+        self.keys_rfc4733.load(Ordering::Relaxed)
+    }
+
+    pub fn keys_inband(&self) -> u64 {
+        self.keys_inband.load(Ordering::Relaxed)
     }
 }
 
@@ -183,6 +207,8 @@ struct Shard {
     scratch: Scratch,
     inbox: Inbox,
     library: Arc<PromptLibrary>,
+    /// How late each slot is served; a handle made once, so recording takes no lookup.
+    lateness: metrics::Histogram,
 }
 
 impl Shard {
@@ -194,6 +220,7 @@ impl Shard {
             scratch: Scratch::default(),
             inbox: Inbox::default(),
             library,
+            lateness: crate::telemetry::rtp_lateness(),
         }
     }
 
@@ -227,6 +254,8 @@ impl Shard {
     /// Serves the slot that is due, then any that fell due meanwhile: a slot late by less than a
     /// frame still sends (late), a whole frame late is skipped for every call.
     fn tick(&mut self) {
+        let late = Instant::now().saturating_duration_since(self.pacer.deadline());
+        self.lateness.record(late.as_secs_f64());
         self.serve_next();
         let overdue = self.pacer.sent(Instant::now()) as usize;
         let (frames, slots) = (overdue / SLOTS, overdue % SLOTS);

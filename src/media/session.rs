@@ -20,7 +20,7 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -339,6 +339,7 @@ impl Session {
         if let Some(dtmf) = self.keys.rfc4733.as_mut() {
             // A press whose end packets were all lost is delivered once the event goes quiet.
             if let Some(digit) = dtmf.poll_timeout(now.into_std()) {
+                add(&self.counters.keys_rfc4733, 1);
                 let _ = self.events.send(MediaEvent::Digit(digit));
             }
         }
@@ -353,6 +354,8 @@ impl Session {
     /// one system call.
     fn receive(&mut self, batch: &mut RecvBatch, now: Instant) {
         let dropped_before = self.sources.filter.dropped();
+        // Counted here and added to the pump's totals once per read: one atomic add per batch.
+        let (mut admitted, mut by_rfc4733, mut by_inband) = (0u64, 0u64, 0u64);
         let Session {
             socket,
             sources,
@@ -376,8 +379,13 @@ impl Session {
                 },
                 Verdict::Accept => {}
             }
+            admitted += 1;
             // Deliberately not logged: the keys are the caller's insurance code.
-            keys.hear(&rtp, *codec, now, |digit| {
+            keys.hear(&rtp, *codec, now, |digit, source| {
+                match source {
+                    KeySource::Rfc4733 => by_rfc4733 += 1,
+                    KeySource::Inband => by_inband += 1,
+                }
                 let _ = events.send(MediaEvent::Digit(digit));
             });
         });
@@ -385,6 +393,9 @@ impl Session {
         if let Err(e) = read {
             debug!(parent: &*span, "RTP receive failed: {e}");
         }
+        add(&self.counters.rtp_received, admitted);
+        add(&self.counters.keys_rfc4733, by_rfc4733);
+        add(&self.counters.keys_inband, by_inband);
         let dropped = self.sources.filter.dropped();
         if dropped != dropped_before {
             self.counters
@@ -400,7 +411,7 @@ impl Session {
                 .socket
                 .send_to(packet, self.sources.filter.destination())
             {
-                Ok(_) => {}
+                Ok(_) => add(&self.counters.rtp_sent, 1),
                 // A full send buffer: this frame is lost, the next one goes out on time.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
@@ -433,7 +444,7 @@ impl Keys {
         rtp: &IncomingRtp,
         codec: Codec,
         now: Instant,
-        mut press: impl FnMut(Digit),
+        mut press: impl FnMut(Digit, KeySource),
     ) {
         match self.rfc4733.as_mut() {
             Some(dtmf) if rtp.payload_type == dtmf.payload_type() => {
@@ -445,15 +456,33 @@ impl Keys {
                     rtp.payload,
                     now.into_std(),
                 );
-                digit.into_iter().for_each(&mut press);
+                if let Some(digit) = digit {
+                    press(digit, KeySource::Rfc4733);
+                }
             }
             _ if rtp.payload_type == codec.payload_type() => {
                 if let Some(inband) = self.inband.as_mut() {
-                    inband.push(codec, rtp.payload).into_iter().for_each(press);
+                    for digit in inband.push(codec, rtp.payload) {
+                        press(digit, KeySource::Inband);
+                    }
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// Where a key heard in the RTP came from, for the metrics.
+#[derive(Clone, Copy)]
+enum KeySource {
+    Rfc4733,
+    Inband,
+}
+
+/// Adds to one of the pump's totals (no lock: a relaxed atomic add, skipped when nothing came).
+fn add(total: &AtomicU64, n: u64) {
+    if n > 0 {
+        total.fetch_add(n, Ordering::Relaxed);
     }
 }
 

@@ -74,24 +74,33 @@ pub struct StoreSink {
 impl BillingSink for StoreSink {
     fn write<'a>(&'a self, call_id: &'a CallId, write: &'a BillingWrite) -> WriteFuture<'a> {
         Box::pin(async move {
-            match write {
-                BillingWrite::Open(cdr) => self.store.open_cdr(cdr).await,
-                BillingWrite::Tick { minute, at } => {
-                    self.store.record_tick(call_id, *minute, *at).await
-                }
-                BillingWrite::Close { ended_at, outcome } => self
-                    .store
-                    .close_cdr(
-                        call_id,
-                        *ended_at,
-                        *outcome,
-                        self.rate_per_minute,
-                        &self.currency,
-                    )
-                    .await
-                    .map(|_closed| ()),
-                BillingWrite::Verification(record) => self.store.record_verification(record).await,
-            }
+            let started = tokio::time::Instant::now();
+            let (call, written) = match write {
+                BillingWrite::Open(cdr) => ("open_cdr", self.store.open_cdr(cdr).await),
+                BillingWrite::Tick { minute, at } => (
+                    "record_tick",
+                    self.store.record_tick(call_id, *minute, *at).await,
+                ),
+                BillingWrite::Close { ended_at, outcome } => (
+                    "close_cdr",
+                    self.store
+                        .close_cdr(
+                            call_id,
+                            *ended_at,
+                            *outcome,
+                            self.rate_per_minute,
+                            &self.currency,
+                        )
+                        .await
+                        .map(|_closed| ()),
+                ),
+                BillingWrite::Verification(record) => (
+                    "record_verification",
+                    self.store.record_verification(record).await,
+                ),
+            };
+            crate::telemetry::store_call(call, started.elapsed(), written.is_ok());
+            written
         })
     }
 }

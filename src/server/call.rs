@@ -25,9 +25,13 @@ use crate::media::{MediaEvent, MediaHandle, MediaParams, MediaReport};
 use crate::overload::NO_RTP_PORT_RETRY_AFTER;
 use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
 use crate::store::{NewCdr, ResetResult, StoreError, VerificationRecord, VerificationResult};
+use crate::telemetry;
 
 /// Runs one call to its end. Never returns an error: whatever happens is logged and billed.
 pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: CancellationToken) {
+    // The INVITE was handed over just now (the SIP layer queues it for this task at once): the
+    // set-up time runs from here to the 200 OK.
+    let invited = Instant::now();
     let IncomingCall {
         info,
         mut events,
@@ -69,6 +73,7 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
     }
     let answered_at = OffsetDateTime::now_utc();
     let answered = Instant::now();
+    telemetry::call_set_up(answered.duration_since(invited));
     let billing = BillingWriter::spawn(
         services.billing_sink.clone(),
         call_id.clone(),
@@ -117,6 +122,7 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
     // Packets from elsewhere than the call's source (strict and symmetric RTP): a count well
     // above a handful means someone sprayed the port range, or a NAT moved the caller's port.
     let rtp_dropped = media.rtp_dropped;
+    telemetry::call_ended(outcome);
     match media.latched_to {
         Some(latched) => info!(%call_id, %outcome, rtp_dropped, %latched, "call ended"),
         None => info!(%call_id, %outcome, rtp_dropped, "call ended"),
@@ -215,7 +221,10 @@ impl CallDriver {
                     Some(CallEvent::HungUp) | Some(CallEvent::AckTimeout) | Some(CallEvent::Cancelled) | None => {
                         self.feed(Event::HungUp).await;
                     }
-                    Some(CallEvent::Dtmf(digit)) if self.info_dtmf => self.feed(Event::Digit(digit)).await,
+                    Some(CallEvent::Dtmf(digit)) if self.info_dtmf => {
+                        telemetry::info_key_received();
+                        self.feed(Event::Digit(digit)).await
+                    }
                     // INFO was answered 200 by the SIP layer but this trunk is set to another source.
                     Some(CallEvent::Acked) | Some(CallEvent::Dtmf(_)) => {}
                 },
@@ -328,8 +337,14 @@ impl CallDriver {
                 return Event::Verified(Verification::Unavailable);
             };
             let (hasher, limits, now) = (&services.hasher, &services.limits, OffsetDateTime::now_utc());
-            let verification = match services.store.verify_and_reset(hasher, limits, &caller, &key, now).await {
-                Ok(ResetResult::Reset(password)) => Verification::Reset(password),
+            let started = Instant::now();
+            let reset = services.store.verify_and_reset(hasher, limits, &caller, &key, now).await;
+            telemetry::store_call("verify_and_reset", started.elapsed(), reset.is_ok());
+            let verification = match reset {
+                Ok(ResetResult::Reset(password)) => {
+                    telemetry::password_reset();
+                    Verification::Reset(password)
+                }
                 Ok(ResetResult::Mismatch) => Verification::Mismatch,
                 Ok(ResetResult::TooManyAttempts) => Verification::TooManyAttempts,
                 Err(e) => {

@@ -32,10 +32,12 @@ pub use self::db_monitor::{DatabaseProbe, PING_EVERY, PING_TIMEOUT, PingFuture};
 use self::lifecycle::Phases;
 use crate::admission::AdmissionGate;
 use crate::config::Config;
+use crate::http::{Endpoints, HttpServer};
 use crate::ivr::FlowConfig;
 use crate::media::{MediaCounters, MediaPump, PortPool, PromptLibrary, ThreadPriority};
 use crate::sip::{SipConfig, SipServer};
 use crate::store::{Hasher, Limits, Pepper, PepperSource, Store, redact_credentials};
+use crate::telemetry::{self, NodeGauges};
 
 /// What every call shares: read-only configuration and handles to pooled resources.
 pub struct Services {
@@ -97,6 +99,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Store, Hasher, Limit
 /// A running service.
 pub struct Server {
     sip_addr: SocketAddr,
+    /// `/metrics`, `/healthz`, `/readyz`: up until the server has stopped, drain included.
+    http: HttpServer,
     admission: AdmissionGate,
     phases: Phases,
     /// The calls in progress.
@@ -150,6 +154,8 @@ impl Server {
         let prompts = PromptLibrary::load(&config.prompts.dir)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("prompts.dir {}", config.prompts.dir.display()))?;
+        // Before anything records: the recorder every metric goes to.
+        let metrics = telemetry::recorder();
         let (store, hasher, limits) = open_store(&config).await?;
         let closed = store
             .close_interrupted(
@@ -205,6 +211,20 @@ impl Server {
         let probe = probe.unwrap_or_else(|| Arc::new(store.clone()));
         let drain_for = config.drain_duration();
         let media_counters = media.counters();
+        let http = HttpServer::start(
+            config.http.listen,
+            Endpoints {
+                admission: admission.clone(),
+                gauges: NodeGauges {
+                    admission: admission.clone(),
+                    ports: ports.clone(),
+                    media: Arc::clone(&media_counters),
+                },
+                metrics,
+            },
+        )
+        .await?;
+        info!(http_addr = %http.local_addr(), "serving /metrics, /healthz and /readyz");
         let services = Arc::new(Services {
             config,
             store,
@@ -250,6 +270,7 @@ impl Server {
         });
         Ok(Server {
             sip_addr,
+            http,
             admission,
             phases,
             calls,
@@ -262,6 +283,12 @@ impl Server {
     /// Where SIP is received (with the real port when `sip.listen` asked for port 0).
     pub fn sip_addr(&self) -> SocketAddr {
         self.sip_addr
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (the real port when `http.listen`
+    /// asked for port 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr()
     }
 
     /// The node's admission state: whether it takes new calls, and why not (for `/readyz`).
@@ -290,6 +317,7 @@ impl Server {
             calls,
             drain_for,
             mut task,
+            http,
             ..
         } = self;
         let deadline = Instant::now() + drain_for;
@@ -316,6 +344,8 @@ impl Server {
                 left
             }
         };
+        // Until here /readyz said "draining"; now the process is about to end.
+        http.stop().await;
         info!(
             calls_at_start,
             hung_up,
@@ -334,5 +364,6 @@ impl Server {
         self.admission.start_draining(Instant::now());
         self.phases.hang_up.cancel();
         let _ = self.task.await;
+        self.http.stop().await;
     }
 }

@@ -9,6 +9,7 @@
 //! every datagram from outside `sip.allowed_peers`, and it is where the optional raw message log
 //! lives (rsipstack's own is at INFO and should be filtered out).
 
+use crate::telemetry::{self, Direction};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -354,6 +355,7 @@ impl rsipstack::platform::net::UdpSocket for ScreenedSocket {
             }
             let packet = datagram.get(..len).unwrap_or_default();
             self.log("in", source, packet);
+            telemetry::sip_datagram(Direction::Received, packet);
             match screen(packet, buf.len(), &self.server) {
                 Verdict::Pass(message) => {
                     let n = message.len().min(buf.len());
@@ -363,6 +365,7 @@ impl rsipstack::platform::net::UdpSocket for ScreenedSocket {
                 Verdict::Reply(response) => {
                     debug!(%source, "answered a request rsipstack would drop");
                     self.log("out", source, &response);
+                    telemetry::sip_datagram(Direction::Sent, &response);
                     if let Err(e) = self.socket.send_to(&response, source).await {
                         debug!(%source, error = %e, "could not send the refusal");
                     }
@@ -374,6 +377,7 @@ impl rsipstack::platform::net::UdpSocket for ScreenedSocket {
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
         self.log("out", addr, buf);
+        telemetry::sip_datagram(Direction::Sent, buf);
         Ok(self.socket.send_to(buf, addr).await?)
     }
 

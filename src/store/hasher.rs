@@ -13,6 +13,7 @@
 //! blocks in per-thread arenas: a loaded server grew to ~400 MiB that way. Reused, the memory is
 //! `max_concurrency` × 19 MiB, allocated when the pool starts.
 
+use crate::telemetry;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -113,11 +114,21 @@ impl Hasher {
         job: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let (done, result) = oneshot::channel();
-        self.pool.submit(Box::new(move |memory: &mut Memory| {
+        // Queue depth: up from submission until a thread has finished the job (or the queue
+        // refused it), so it counts jobs waiting and jobs running.
+        telemetry::hash_queue(1.0);
+        let submitted = self.pool.submit(Box::new(move |memory: &mut Memory| {
+            let started = std::time::Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(|| job(memory)));
+            telemetry::hashed(started.elapsed());
+            telemetry::hash_queue(-1.0);
             // A panic is reported as `Task`; the thread lives on for the next job.
             let _ = done.send(outcome.map_err(|_| HashError::Task));
-        }))?;
+        }));
+        if let Err(refused) = submitted {
+            telemetry::hash_queue(-1.0);
+            return Err(refused);
+        }
         result.await.map_err(|_| HashError::Closed)?
     }
 }

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::{Store, StoreError, clock};
 use crate::domain::{AccountKey, PhoneNumber};
+use crate::telemetry::{self, Limit};
 
 /// Thresholds: how many events within `window` lock the next attempt out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +76,7 @@ pub(crate) async fn locked_out(
 ) -> Result<bool, StoreError> {
     let since = window_start(limits, now)?;
     if caller_failures(conn, caller, since).await? >= i64::from(limits.caller_failures) {
+        telemetry::locked_out(Limit::Caller);
         return Ok(true);
     }
     let key_failures: (i64,) = sqlx::query_as(
@@ -85,9 +87,15 @@ pub(crate) async fn locked_out(
     .fetch_one(&mut *conn)
     .await?;
     if key_failures.0 >= i64::from(limits.code_failures) {
+        telemetry::locked_out(Limit::Code);
         return Ok(true);
     }
-    Ok(account_resets(conn, key, since).await? >= i64::from(limits.account_resets))
+    let resets_used_up =
+        account_resets(conn, key, since).await? >= i64::from(limits.account_resets);
+    if resets_used_up {
+        telemetry::locked_out(Limit::Account);
+    }
+    Ok(resets_used_up)
 }
 
 /// Resets of the account `key` names, whichever of its two identifiers each reset was keyed with.

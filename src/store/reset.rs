@@ -64,6 +64,7 @@ impl Store {
         let since = limits::window_start(limits, now)?;
         if limits::account_resets(&mut tx, key, since).await? >= i64::from(limits.account_resets) {
             // A concurrent call reset this account first and used up its last reset.
+            crate::telemetry::locked_out(crate::telemetry::Limit::Account);
             return Ok(ResetResult::TooManyAttempts);
         }
         if !store_hash(&mut tx, &code, caller, &phc, now).await? {

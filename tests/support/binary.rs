@@ -15,6 +15,7 @@ pub fn hotline(db_url: &str) -> Command {
         .env("HOTLINE_DATABASE__URL", db_url)
         .env("HOTLINE_SECURITY__PEPPER", PEPPER)
         .env("HOTLINE_SIP__LISTEN", "127.0.0.1:0")
+        .env("HOTLINE_HTTP__LISTEN", "127.0.0.1:0")
         .env("HOTLINE_LOG__FILTER", "info")
         .env("HOTLINE_LOG__FORMAT", "json");
     command

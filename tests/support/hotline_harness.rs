@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::Duration;
 
 use hotline::config::{
-    BillingSection, Config, DatabaseSection, MediaSection, PromptsSection, SecuritySection,
-    SipSection,
+    BillingSection, Config, DatabaseSection, HttpSection, MediaSection, PromptsSection,
+    SecuritySection, SipSection,
 };
 use hotline::domain::{
     AccountKey, CallId, Clip, InsuranceCode, Password, PersonalId, PhoneNumber, Prompt,
@@ -71,6 +71,10 @@ pub fn base_config(db_url: String) -> Config {
             listen: SocketAddr::new(LOCALHOST, 0),
             t1_ms: 100,
             ..SipSection::default()
+        },
+        // Tests run servers side by side: each its own port.
+        http: HttpSection {
+            listen: SocketAddr::new(LOCALHOST, 0),
         },
         media: MediaSection {
             rtp_port_min,

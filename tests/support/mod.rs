@@ -1,5 +1,6 @@
 pub mod binary;
 pub mod hotline_harness;
+pub mod http_get;
 pub mod postgres;
 pub mod rtp_peer;
 pub mod rtp_sprayer;

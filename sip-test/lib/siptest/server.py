@@ -58,6 +58,7 @@ class OwnServer:
         self.env = dict(
             os.environ,
             HOTLINE_SIP__LISTEN=f"127.0.0.1:{self.port}",
+            HOTLINE_HTTP__LISTEN="127.0.0.1:0",
             HOTLINE_SIP__ANSWER_DELAY_MS=str(ANSWER_DELAY_MS),
             HOTLINE_SIP__T1_MS=str(T1_MS),
             HOTLINE_SIP__TRUSTED_PEERS=TRUSTED_PEER,
