@@ -5,7 +5,7 @@
 mod support;
 
 use hotline::media::Codec;
-use support::binary::hotline as hotline_binary;
+use support::binary::{hotline as hotline_binary, stdout_of};
 use support::hotline_harness::{DTMF_PT, start};
 
 const CODE: &str = "0123456789";
@@ -13,17 +13,7 @@ const PHONE: &str = "0912345678";
 const STRANGER: &str = "0987654321";
 
 fn audit(db_url: &str, args: &[&str]) -> String {
-    let out = hotline_binary(db_url)
-        .arg("audit")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(db_url, &[&["audit"], args].concat())
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ mod support;
 
 use hotline::domain::{CallId, NodeId, Outcome, PhoneNumber};
 use hotline::store::{NewCdr, Store};
-use support::binary::{export, hotline};
+use support::binary::{export, hotline, stdout_of};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -58,18 +58,8 @@ fn sums(rows: &[Vec<String>], calls: Option<usize>, minutes: usize, amount: usiz
     })
 }
 
-fn report(db_url: &str, args: &[&str]) -> std::process::Output {
-    let out = hotline(db_url)
-        .args(["cdr", "report"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+fn report(db_url: &str, args: &[&str]) -> String {
+    stdout_of(db_url, &[&["cdr", "report"], args].concat())
 }
 
 #[tokio::test]
@@ -84,8 +74,7 @@ async fn each_grouping_adds_up_to_the_export() {
     assert!(expected[1] > 12, "calls of several minutes: {expected:?}");
 
     for by in ["day", "node", "outcome"] {
-        let out = report(&db_url, &["--by", by, "--csv"]);
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = report(&db_url, &["--by", by, "--csv"]);
         let mut lines = text.lines();
         assert_eq!(
             lines.next(),
@@ -97,7 +86,7 @@ async fn each_grouping_adds_up_to_the_export() {
         assert_eq!(sums(&rows, Some(1), 2, 3), expected, "--by {by}: {text}");
     }
 
-    let days = String::from_utf8(report(&db_url, &["--by", "day", "--csv"]).stdout).unwrap();
+    let days = report(&db_url, &["--by", "day", "--csv"]);
     let day_names: Vec<&str> = days.lines().skip(1).map(|l| &l[..10]).collect();
     assert_eq!(
         day_names,
@@ -105,7 +94,7 @@ async fn each_grouping_adds_up_to_the_export() {
         "local days (+07:00): 15:30 UTC on 29 November is 22:30 there"
     );
 
-    let table = String::from_utf8(report(&db_url, &["--by", "node"]).stdout).unwrap();
+    let table = report(&db_url, &["--by", "node"]);
     let total = table.lines().last().unwrap();
     let figures: Vec<&str> = total.split_whitespace().collect();
     assert_eq!(figures[0], "total", "{table}");
@@ -128,7 +117,7 @@ async fn a_period_keeps_the_calls_answered_in_it() {
     let db_url = format!("sqlite://{}", dir.path().join("hotline.db").display());
     calls(&db_url).await;
     // 30 November local time: from 2026-11-29T17:00Z to 2026-11-30T17:00Z, calls 1 to 5.
-    let out = report(
+    let text = report(
         &db_url,
         &[
             "--by",
@@ -140,7 +129,6 @@ async fn a_period_keeps_the_calls_answered_in_it() {
             "--csv",
         ],
     );
-    let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(lines.len(), 1, "{text}");
     assert!(lines[0].starts_with("2026-11-30,5,"), "{text}");

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
+use super::export::ExportError;
 use super::report::Period;
 use super::{Store, StoreError, clock};
 use crate::domain::{AccountKey, CallId, NodeId, PhoneNumber};
@@ -145,7 +146,7 @@ impl Store {
         &self,
         filter: &AuditFilter,
         writer: impl io::Write,
-    ) -> Result<u64, AuditExportError> {
+    ) -> Result<u64, ExportError> {
         let mut csv = csv::Writer::from_writer(writer);
         csv.write_record(AUDIT_CSV_HEADER)?;
         let (since, until) = bounds(filter.period)?;
@@ -252,24 +253,13 @@ impl Store {
     }
 }
 
-/// Why an audit export stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum AuditExportError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("cannot write the CSV: {0}")]
-    Csv(#[from] csv::Error),
-    #[error("cannot format a timestamp: {0}")]
-    Time(#[from] time::error::Format),
-}
-
 fn bounds(period: Period) -> Result<(i64, i64), StoreError> {
     let since = period.since.map(clock::to_millis).transpose()?;
     let until = period.until.map(clock::to_millis).transpose()?;
     Ok((since.unwrap_or(i64::MIN + 1), until.unwrap_or(i64::MAX)))
 }
 
-fn csv_fields(row: &Row) -> Result<[String; 7], AuditExportError> {
+fn csv_fields(row: &Row) -> Result<[String; 7], ExportError> {
     let (at, node, call_id, attempt, caller, keyed, result) = row;
     let at = super::export::rfc3339(clock::from_millis(*at, "verifications.at")?)?;
     Ok([

@@ -36,8 +36,7 @@ use sqlx::AnyPool;
 
 pub use accounts::{Account, NewAccount};
 pub use audit::{
-    AUDIT_CSV_HEADER, AuditExportError, AuditFilter, AuditTopBy, AuditTopLine, VerificationRecord,
-    VerificationResult,
+    AUDIT_CSV_HEADER, AuditFilter, AuditTopBy, AuditTopLine, VerificationRecord, VerificationResult,
 };
 pub use backend::{Backend, DatabaseUrl, redact_credentials};
 pub use billing::{amount, billed_minutes};
@@ -136,6 +135,15 @@ pub fn sqlite_path(url: &str) -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
+    /// Every table the migrations make, by name.
+    const TABLES: [&str; 5] = [
+        "accounts",
+        "attempts",
+        "billing_ticks",
+        "cdrs",
+        "verifications",
+    ];
+
     use super::*;
     use crate::store::testing;
 
@@ -153,16 +161,7 @@ mod tests {
                 .await
                 .unwrap();
         let names: Vec<&str> = tables.iter().map(|(n,)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "accounts",
-                "attempts",
-                "billing_ticks",
-                "cdrs",
-                "verifications"
-            ]
-        );
+        assert_eq!(names, TABLES);
         let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
             .fetch_one(store.pool())
             .await
@@ -219,16 +218,7 @@ mod tests {
         };
         let tables: Vec<(String,)> = sqlx::query_as(sql).fetch_all(store.pool()).await.unwrap();
         let names: Vec<&str> = tables.iter().map(|(n,)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "accounts",
-                "attempts",
-                "billing_ticks",
-                "cdrs",
-                "verifications"
-            ]
-        );
+        assert_eq!(names, TABLES);
         store.migrate().await.unwrap();
         let (applied,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations")
             .fetch_one(store.pool())

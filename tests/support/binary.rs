@@ -29,16 +29,20 @@ pub fn json_field(line: &str, field: &str) -> Option<String> {
     Some(line[start..end].to_owned())
 }
 
-/// The CDRs as `hotline cdr export` writes them, header skipped.
-pub fn export(db_url: &str) -> Vec<Vec<String>> {
-    let out = hotline(db_url).args(["cdr", "export"]).output().unwrap();
+/// What `hotline ARGS` prints on `db_url`, once it has exited successfully.
+pub fn stdout_of(db_url: &str, args: &[&str]) -> String {
+    let out = hotline(db_url).args(args).output().unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "hotline {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The CDRs as `hotline cdr export` writes them, header skipped.
+pub fn export(db_url: &str) -> Vec<Vec<String>> {
+    stdout_of(db_url, &["cdr", "export"])
         .lines()
         .skip(1)
         .map(|line| line.split(',').map(str::to_owned).collect())
