@@ -106,6 +106,15 @@ pub struct SipSection {
     /// p99 INVITE → 200 OK of 3 ms, leaving the calls in progress their share of the CPU
     /// (docs/performance.md).
     pub max_new_calls_per_second: u32,
+    /// Where SIP over TCP is received (RFC 3261 §18); unset: not at all.
+    pub tcp_listen: Option<SocketAddr>,
+    /// Where SIP over TLS is received (`sips:`); unset: not at all. Needs `tls_certificate`
+    /// and `tls_private_key`.
+    pub tls_listen: Option<SocketAddr>,
+    /// The TLS certificate chain, PEM, leaf first.
+    pub tls_certificate: Option<PathBuf>,
+    /// The certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub tls_private_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -256,6 +265,10 @@ impl Default for SipSection {
             threads: 0,
             max_calls: 1000,
             max_new_calls_per_second: 200,
+            tcp_listen: None,
+            tls_listen: None,
+            tls_certificate: None,
+            tls_private_key: None,
         }
     }
 }

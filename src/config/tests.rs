@@ -423,3 +423,90 @@ fn http_listens_on_loopback_9464_by_default_and_can_be_moved() {
     let bad = load_in_jail(None, &[("HOTLINE_HTTP__LISTEN", "everywhere")]).unwrap_err();
     assert_eq!(bad.key, "http.listen");
 }
+
+/// The test certificate and keys in testdata/tls (README there).
+fn tls_file(name: &str) -> String {
+    format!("{}/testdata/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tls_env<'a>(cert: &'a str, key: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("HOTLINE_SIP__TLS_LISTEN", "127.0.0.1:5061"),
+        ("HOTLINE_SIP__TLS_CERTIFICATE", cert),
+        ("HOTLINE_SIP__TLS_PRIVATE_KEY", key),
+    ]
+}
+
+#[test]
+fn tcp_and_tls_are_off_by_default_and_a_good_certificate_is_accepted() {
+    let defaults = load_in_jail(None, &[]).unwrap();
+    assert_eq!(defaults.sip.tcp_listen, None);
+    assert_eq!(defaults.sip.tls_listen, None);
+    let (cert, key) = (tls_file("cert.pem"), tls_file("key.pem"));
+    let mut env = tls_env(&cert, &key).to_vec();
+    env.push(("HOTLINE_SIP__TCP_LISTEN", "127.0.0.1:5060"));
+    let config = load_in_jail(None, &env).unwrap();
+    assert_eq!(
+        config.sip.tls_listen,
+        Some("127.0.0.1:5061".parse().unwrap())
+    );
+    assert_eq!(
+        config.sip.tcp_listen,
+        Some("127.0.0.1:5060".parse().unwrap())
+    );
+}
+
+#[test]
+fn bad_or_missing_tls_files_stop_start_up_naming_the_key() {
+    let (cert, key, other) = (
+        tls_file("cert.pem"),
+        tls_file("key.pem"),
+        tls_file("other-key.pem"),
+    );
+    let missing = tls_file("nowhere.pem");
+    let cases = [
+        (
+            tls_env(&cert, &other),
+            "sip.tls_private_key",
+            "does not match",
+        ),
+        (
+            tls_env(&missing, &key),
+            "sip.tls_certificate",
+            "nowhere.pem",
+        ),
+        (
+            tls_env(&cert, &missing),
+            "sip.tls_private_key",
+            "nowhere.pem",
+        ),
+        // A key where the certificate belongs: no CERTIFICATE block.
+        (
+            tls_env(&key, &key),
+            "sip.tls_certificate",
+            "no PEM CERTIFICATE",
+        ),
+        // A certificate where the key belongs: no key block.
+        (tls_env(&cert, &cert), "sip.tls_private_key", "cert.pem"),
+    ];
+    for (env, key_name, words) in cases {
+        let err = load_in_jail(None, &env).unwrap_err();
+        assert_eq!(err.key, key_name, "{err}");
+        assert!(err.problem.contains(words), "{err}");
+    }
+    let without_key = load_in_jail(None, &tls_env(&cert, &key)[..2]).unwrap_err();
+    assert_eq!(without_key.key, "sip.tls_private_key");
+    let without_cert = load_in_jail(None, &[tls_env(&cert, &key)[0]]).unwrap_err();
+    assert_eq!(without_cert.key, "sip.tls_certificate");
+    let without_listen = load_in_jail(None, &tls_env(&cert, &key)[1..]).unwrap_err();
+    assert_eq!(without_listen.key, "sip.tls_certificate");
+    assert!(without_listen.problem.contains("sip.tls_listen"));
+}
+
+#[test]
+fn a_stream_listener_outside_loopback_needs_allowed_peers() {
+    let err = load_in_jail(None, &[("HOTLINE_SIP__TCP_LISTEN", "0.0.0.0:5060")]).unwrap_err();
+    assert_eq!(err.key, "sip.allowed_peers");
+    let err = load_in_jail(None, &[("HOTLINE_SIP__TCP_LISTEN", "[::1]:5060")]).unwrap_err();
+    assert_eq!(err.key, "sip.tcp_listen");
+}

@@ -42,6 +42,7 @@ impl Config {
             ));
         }
         self.validate_peers()?;
+        self.validate_streams()?;
         if sip.answer_delay_ms > 60_000 {
             return Err(ConfigError::new(
                 "sip.answer_delay_ms",
@@ -210,22 +211,69 @@ impl Config {
         Ok(())
     }
 
-    /// `sip.allowed_peers` against `sip.listen` and `sip.trusted_peers`.
+    /// `sip.tcp_listen`, `sip.tls_listen` and the TLS files: the certificate and key are read
+    /// and checked now, so a bad file stops start-up rather than the first handshake.
+    fn validate_streams(&self) -> Result<(), ConfigError> {
+        let sip = &self.sip;
+        let public = self.public_address();
+        for (key, listen) in [
+            ("sip.tcp_listen", sip.tcp_listen),
+            ("sip.tls_listen", sip.tls_listen),
+        ] {
+            if let Some(listen) = listen
+                && listen.is_ipv4() != public.is_ipv4()
+            {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{listen} is not of the IP family of the public address {public}"),
+                ));
+            }
+        }
+        match (sip.tls_listen, &sip.tls_certificate, &sip.tls_private_key) {
+            (Some(_), Some(certificate), Some(key)) => crate::sip::load_identity(certificate, key)
+                .map(drop)
+                .map_err(|e| ConfigError::new(e.key, e.problem)),
+            (Some(_), None, _) => Err(ConfigError::new(
+                "sip.tls_certificate",
+                "must be set when sip.tls_listen is (a PEM file, leaf certificate first)",
+            )),
+            (Some(_), _, None) => Err(ConfigError::new(
+                "sip.tls_private_key",
+                "must be set when sip.tls_listen is (the certificate's key, PEM)",
+            )),
+            (None, Some(_), _) => Err(ConfigError::new(
+                "sip.tls_certificate",
+                "is set but sip.tls_listen is not: set both, or neither",
+            )),
+            (None, _, Some(_)) => Err(ConfigError::new(
+                "sip.tls_private_key",
+                "is set but sip.tls_listen is not: set both, or neither",
+            )),
+            (None, None, None) => Ok(()),
+        }
+    }
+
+    /// `sip.allowed_peers` against the SIP listen addresses and `sip.trusted_peers`.
     fn validate_peers(&self) -> Result<(), ConfigError> {
         let sip = &self.sip;
-        let listen = sip.listen.ip().to_canonical();
-        match &sip.allowed_peers {
-            None if !listen.is_loopback() => {
+        let listens = [Some(sip.listen), sip.tcp_listen, sip.tls_listen];
+        let exposed = listens
+            .into_iter()
+            .flatten()
+            .map(|l| l.ip().to_canonical())
+            .find(|ip| !ip.is_loopback());
+        match (&sip.allowed_peers, exposed) {
+            (None, Some(listen)) => {
                 return Err(ConfigError::new(
                     "sip.allowed_peers",
                     format!(
-                        "must be set when sip.listen ({listen}) is not a loopback address: list your \
+                        "must be set when SIP listens on {listen}, not a loopback address: list your \
                          trunks' addresses or CIDR blocks, e.g. [\"10.0.0.5\", \"192.0.2.0/24\"] \
                          (\"0.0.0.0/0\" lets anyone in and is not recommended)"
                     ),
                 ));
             }
-            Some(blocks) if blocks.is_empty() => {
+            (Some(blocks), _) if blocks.is_empty() => {
                 return Err(ConfigError::new(
                     "sip.allowed_peers",
                     "is empty: nobody could call; remove the key for loopback only",

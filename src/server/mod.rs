@@ -35,7 +35,7 @@ use crate::config::Config;
 use crate::http::{Endpoints, HttpServer};
 use crate::ivr::FlowConfig;
 use crate::media::{MediaCounters, MediaPump, PortPool, PromptLibrary, ThreadPriority};
-use crate::sip::{SipConfig, SipServer};
+use crate::sip::{SipConfig, SipServer, StreamLimits, TlsListen};
 use crate::store::{Hasher, Limits, Pepper, PepperSource, Store, redact_credentials};
 use crate::telemetry::{self, NodeGauges};
 
@@ -96,9 +96,21 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Store, Hasher, Limit
     Ok((store, hasher, limits))
 }
 
+/// `sip.tls_listen` with its PEM files (checked together at configuration load).
+fn tls_listen(config: &Config) -> Option<TlsListen> {
+    let sip = &config.sip;
+    Some(TlsListen {
+        listen: sip.tls_listen?,
+        certificate: sip.tls_certificate.clone()?,
+        private_key: sip.tls_private_key.clone()?,
+    })
+}
+
 /// A running service.
 pub struct Server {
     sip_addr: SocketAddr,
+    /// Where SIP over TCP and over TLS are received, when they are.
+    sip_stream_addrs: (Option<SocketAddr>, Option<SocketAddr>),
     /// `/metrics`, `/healthz`, `/readyz`: up until the server has stopped, drain included.
     http: HttpServer,
     admission: AdmissionGate,
@@ -182,6 +194,15 @@ impl Server {
             // Room for a whole second's burst of new calls that the rate limit lets through,
             // should the application fall behind taking them.
             pending_calls: (config.sip.max_new_calls_per_second as usize).max(64),
+            tcp_listen: config.sip.tcp_listen,
+            tls: tls_listen(&config),
+            streams: StreamLimits {
+                // A call's connection is quiet from its ACK to its BYE; closing it would end it.
+                idle_timeout: StreamLimits::default()
+                    .idle_timeout
+                    .max(config.max_call_duration() + Duration::from_secs(60)),
+                ..StreamLimits::default()
+            },
             ..SipConfig::new(config.sip.listen)
         };
         if sip_config.allowed_peers.is_open_to_anyone() {
@@ -193,6 +214,7 @@ impl Server {
             .await
             .with_context(|| format!("sip.listen {}", config.sip.listen))?;
         let sip_addr = sip.local_addr();
+        let sip_stream_addrs = (sip.tcp_addr(), sip.tls_addr());
         let ports = PortPool::new(config.media.rtp_port_min, config.media.rtp_port_max);
         let media = MediaPump::start(
             config.media.threads,
@@ -270,6 +292,7 @@ impl Server {
         });
         Ok(Server {
             sip_addr,
+            sip_stream_addrs,
             http,
             admission,
             phases,
@@ -283,6 +306,16 @@ impl Server {
     /// Where SIP is received (with the real port when `sip.listen` asked for port 0).
     pub fn sip_addr(&self) -> SocketAddr {
         self.sip_addr
+    }
+
+    /// Where SIP over TCP is received, when `sip.tcp_listen` is set (the real port for port 0).
+    pub fn sip_tcp_addr(&self) -> Option<SocketAddr> {
+        self.sip_stream_addrs.0
+    }
+
+    /// Where SIP over TLS is received, when `sip.tls_listen` is set (the real port for port 0).
+    pub fn sip_tls_addr(&self) -> Option<SocketAddr> {
+        self.sip_stream_addrs.1
     }
 
     /// Where `/metrics`, `/healthz` and `/readyz` are served (the real port when `http.listen`

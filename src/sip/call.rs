@@ -12,6 +12,7 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::identity::CallerIdentity;
@@ -105,8 +106,39 @@ struct Shared {
     session_id: u64,
     /// Our SDP answer once sent; a re-INVITE (session refresh) gets it again.
     answer: Arc<Mutex<Option<String>>>,
-    /// Set by the first hangup, so clones hanging up together send one BYE.
-    hanging_up: AtomicBool,
+    /// Set by the first hangup, so clones hanging up together send one BYE; also when the
+    /// connection the call came on closed, since no BYE can reach the caller then.
+    hanging_up: Arc<AtomicBool>,
+}
+
+/// The TCP or TLS connection a call's INVITE came on: its closing ends the call, as if the
+/// caller had hung up (the phone is gone, and with it any way to reach it in the dialog).
+pub(super) struct Carrier {
+    /// Cancelled by rsipstack when the connection is closed or idles out; `None` over UDP.
+    pub closed: Option<CancellationToken>,
+    /// The server's own shutdown, which closes every connection without ending the calls.
+    pub stopping: CancellationToken,
+}
+
+impl Carrier {
+    /// Resolves when the connection is lost, never over UDP or at shutdown.
+    async fn lost(&self) {
+        if let Some(closed) = &self.closed {
+            closed.cancelled().await;
+            if !self.stopping.is_cancelled() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+/// rsipstack's side of one new call.
+pub(super) struct Leg {
+    pub dialog: InviteDialog,
+    pub states: DialogStateReceiver,
+    pub refuser: InviteRefuser,
+    pub carrier: Carrier,
 }
 
 impl CallControl {
@@ -240,29 +272,30 @@ impl Drop for Shared {
 pub(super) fn new_call(
     info: CallInfo,
     slot: CallSlot,
-    refuser: InviteRefuser,
-    dialog: InviteDialog,
-    states: DialogStateReceiver,
+    leg: Leg,
     dialogs: Arc<DialogLayer>,
     public_address: IpAddr,
 ) -> (IncomingCall, impl Future<Output = ()> + Send + 'static) {
     let (events_tx, events) = mpsc::channel(32);
     let answer = Arc::new(Mutex::new(None));
+    let hanging_up = Arc::new(AtomicBool::new(false));
     let shared = Shared {
-        dialog: dialog.clone(),
-        refuser,
+        dialog: leg.dialog.clone(),
+        refuser: leg.refuser,
         media: info.media.clone(),
         public_address,
         session_id: uuid::Uuid::new_v4().as_u64_pair().0 >> 1,
         answer: answer.clone(),
-        hanging_up: AtomicBool::new(false),
+        hanging_up: hanging_up.clone(),
     };
     let watcher = Watcher {
-        dialog,
+        dialog: leg.dialog,
         dialogs,
         events: events_tx,
         answer,
         acked: false,
+        carrier: leg.carrier,
+        hanging_up,
     };
     let call = IncomingCall {
         info,
@@ -272,7 +305,7 @@ pub(super) fn new_call(
         },
         slot,
     };
-    (call, watcher.run(states))
+    (call, watcher.run(leg.states))
 }
 
 /// Follows one dialog until it ends, then removes it from the dialog layer (rsipstack leaks it
@@ -283,15 +316,28 @@ struct Watcher {
     events: mpsc::Sender<CallEvent>,
     answer: Arc<Mutex<Option<String>>>,
     acked: bool,
+    carrier: Carrier,
+    hanging_up: Arc<AtomicBool>,
 }
 
 impl Watcher {
     async fn run(mut self, mut states: DialogStateReceiver) {
         let id = self.dialog.id();
-        while let Some(state) = states.recv().await {
-            if let Some(ended) = self.on_state(state).await {
-                info!(call_id = %id.call_id, reason = ?ended, "call ended");
-                break;
+        loop {
+            tokio::select! {
+                state = states.recv() => {
+                    let Some(state) = state else { break };
+                    if let Some(ended) = self.on_state(state).await {
+                        info!(call_id = %id.call_id, reason = ?ended, "call ended");
+                        break;
+                    }
+                }
+                () = self.carrier.lost() => {
+                    self.hanging_up.store(true, Ordering::SeqCst);
+                    info!(call_id = %id.call_id, "call ended: its connection closed; taken as the caller hanging up");
+                    self.emit(CallEvent::HungUp).await;
+                    break;
+                }
             }
         }
         self.dialogs.remove_dialog(&id);

@@ -1,6 +1,7 @@
 //! Settings of the SIP endpoint.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::peers::AllowedPeers;
@@ -26,6 +27,43 @@ pub struct SipConfig {
     pub user_agent: String,
     /// How many new calls may wait for the application before further INVITEs get 503.
     pub pending_calls: usize,
+    /// Where SIP over TCP is received (RFC 3261 §18); `None`: not at all.
+    pub tcp_listen: Option<SocketAddr>,
+    /// Where SIP over TLS is received, and the certificate it is served with; `None`: not at all.
+    pub tls: Option<TlsListen>,
+    /// What one TCP or TLS connection may cost.
+    pub streams: StreamLimits,
+}
+
+/// A TLS listener: its address and its PEM files (`sip.tls_certificate`, `sip.tls_private_key`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsListen {
+    pub listen: SocketAddr,
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+}
+
+/// Bounds on TCP and TLS connections, so strangers and slow clients cannot pile them up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Connections open at once, TCP and TLS together; one more is closed at accept.
+    pub max_connections: usize,
+    /// How long a TLS client may take to finish its handshake.
+    pub handshake_timeout: Duration,
+    /// A connection that carries nothing (not even a CRLF keep-alive) this long is closed. It
+    /// must outlast the longest call: a call's connection is quiet between ACK and BYE, and its
+    /// closing ends the call.
+    pub idle_timeout: Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> StreamLimits {
+        StreamLimits {
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(15 * 60),
+        }
+    }
 }
 
 /// A setting that cannot work, named by its key.
@@ -37,6 +75,12 @@ pub enum SipConfigError {
     FamilyMismatch { public: IpAddr, listen: SocketAddr },
     #[error("sip.t1: must be between 1 ms and 10 s, got {0:?}")]
     BadT1(Duration),
+    #[error("{key}: {listen} and sip.public_address {public} are of different IP families")]
+    StreamFamilyMismatch {
+        key: &'static str,
+        public: IpAddr,
+        listen: SocketAddr,
+    },
 }
 
 impl SipConfig {
@@ -51,6 +95,9 @@ impl SipConfig {
             t1: Duration::from_millis(500),
             user_agent: concat!("hotline/", env!("CARGO_PKG_VERSION")).to_string(),
             pending_calls: 64,
+            tcp_listen: None,
+            tls: None,
+            streams: StreamLimits::default(),
         }
     }
 
@@ -68,6 +115,21 @@ impl SipConfig {
         }
         if self.t1 < Duration::from_millis(1) || self.t1 > Duration::from_secs(10) {
             return Err(SipConfigError::BadT1(self.t1));
+        }
+        let streams = [
+            ("sip.tcp_listen", self.tcp_listen),
+            ("sip.tls_listen", self.tls.as_ref().map(|t| t.listen)),
+        ];
+        for (key, listen) in streams {
+            if let Some(listen) = listen
+                && listen.is_ipv4() != self.public_address.is_ipv4()
+            {
+                return Err(SipConfigError::StreamFamilyMismatch {
+                    key,
+                    public: self.public_address,
+                    listen,
+                });
+            }
         }
         Ok(())
     }

@@ -19,11 +19,15 @@ mod peers;
 mod responses;
 pub mod sdp;
 mod server;
+mod streams;
+mod tls;
+mod transports;
 mod wire;
 
 pub use call::{CallControl, CallError, CallEvent, CallInfo, IncomingCall};
-pub use config::{SipConfig, SipConfigError};
+pub use config::{SipConfig, SipConfigError, StreamLimits, TlsListen};
 pub use identity::CallerIdentity;
 pub use peers::AllowedPeers;
 pub use sdp::{NegotiatedMedia, SdpError};
 pub use server::{SipError, SipServer};
+pub use tls::{TlsIdentityError, load_identity};

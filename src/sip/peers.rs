@@ -7,10 +7,12 @@
 //! before rsipstack parses it.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
+use tracing::warn;
 
 /// The addresses and blocks SIP is accepted from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +44,43 @@ impl AllowedPeers {
 
     pub fn blocks(&self) -> &[IpNet] {
         &self.0
+    }
+}
+
+/// The door every transport asks: UDP per datagram, TCP and TLS per accepted connection. One
+/// per server, so a stranger trying every transport is still logged once per ten minutes.
+#[derive(Debug)]
+pub struct PeerGate {
+    allowed: AllowedPeers,
+    strangers: Mutex<StrangerLog>,
+}
+
+impl PeerGate {
+    pub fn new(allowed: AllowedPeers) -> PeerGate {
+        PeerGate {
+            allowed,
+            strangers: Mutex::new(StrangerLog::default()),
+        }
+    }
+
+    /// Whether `source` may be heard over `transport`; logs a stranger once per ten minutes.
+    pub fn admits(&self, source: SocketAddr, transport: &'static str) -> bool {
+        if self.allowed.contains(source.ip()) {
+            return true;
+        }
+        let log = self
+            .strangers
+            .lock()
+            .map(|mut strangers| strangers.should_log(source.ip(), Instant::now()))
+            .unwrap_or(false);
+        if log {
+            warn!(
+                peer = %source.ip(),
+                transport,
+                "dropped SIP from a source outside sip.allowed_peers, unanswered (logged once per 10 minutes per source)"
+            );
+        }
+        false
     }
 }
 

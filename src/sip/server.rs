@@ -1,6 +1,6 @@
-//! The SIP endpoint: a UDP listener, rsipstack's transaction and dialog layers, and the dispatch
-//! loop that turns each new server transaction into a call, an in-dialog request or an answer of
-//! our own.
+//! The SIP endpoint: a UDP listener and optional TCP and TLS ones (src/sip/streams.rs),
+//! rsipstack's transaction and dialog layers, and the dispatch loop that turns each new server
+//! transaction into a call, an in-dialog request or an answer of our own.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -21,8 +21,12 @@ use tracing::{debug, info, warn};
 use super::call::{self, CallInfo, IncomingCall};
 use super::config::{SipConfig, SipConfigError};
 use super::identity::{self, CallerIdentity};
+use super::peers::PeerGate;
 use super::responses::{self, InviteRefuser, warning};
 use super::sdp::{self, NegotiatedMedia, SdpError};
+use super::streams::{Door, Security, StreamListener};
+use super::tls::{self, TlsIdentityError};
+use super::transports::{self, Advertised, StreamInspector, StreamPorts, transport_of};
 use super::wire::ScreenedSocket;
 use crate::admission::{AdmissionGate, Refusal, RefusalReason};
 use crate::domain::CallId;
@@ -37,6 +41,8 @@ pub enum SipError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] TlsIdentityError),
     #[error("the SIP stack failed to start: {0}")]
     Stack(String),
 }
@@ -44,6 +50,8 @@ pub enum SipError {
 /// A running SIP user agent server. Dropping it does not stop it; call [`SipServer::shutdown`].
 pub struct SipServer {
     local_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     cancel: CancellationToken,
     dialogs: Arc<DialogLayer>,
 }
@@ -54,9 +62,11 @@ struct Dispatch {
     calls: mpsc::Sender<IncomingCall>,
     public_address: IpAddr,
     trusted_peers: Vec<IpAddr>,
-    contact: rsipstack::sip::Uri,
+    advertised: Advertised,
     /// Whether new calls (and dispatcher probes) are welcome.
     admission: AdmissionGate,
+    /// Cancelled at shutdown, when every connection closes without its calls having ended.
+    stopping: CancellationToken,
 }
 
 impl SipServer {
@@ -89,23 +99,34 @@ impl SipServer {
         let public = SocketAddr::new(cfg.public_address, local_addr.port());
 
         let cancel = CancellationToken::new();
+        let gate = Arc::new(PeerGate::new(cfg.allowed_peers.clone()));
         let screened = Arc::new(ScreenedSocket::new(
             socket,
             cfg.log_messages,
             cfg.user_agent.clone(),
-            cfg.allowed_peers.clone(),
+            gate.clone(),
         ));
         let udp = UdpConnection::from_socket(screened, Some(public), Some(cancel.child_token()))
             .await
             .map_err(|e| SipError::Stack(e.to_string()))?;
         let transport = TransportLayer::new(cancel.child_token());
         transport.add_transport(udp.into());
+        transport.set_stream_idle_timeout(cfg.streams.idle_timeout);
+        let streams = bind_streams(&cfg).await?;
+        let ports = StreamPorts {
+            tcp: streams.tcp.as_ref().map(StreamListener::public_addr),
+            tls: streams.tls.as_ref().map(StreamListener::public_addr),
+        };
 
         let endpoint = EndpointBuilder::new()
             .with_user_agent(&cfg.user_agent)
             .with_transport_layer(transport)
             .with_cancel_token(cancel.child_token())
             .with_option(timers(&cfg))
+            .with_inspector(Box::new(StreamInspector {
+                ports,
+                log_messages: cfg.log_messages,
+            }))
             .with_allows(vec![
                 Method::Invite,
                 Method::Ack,
@@ -119,9 +140,15 @@ impl SipServer {
             .incoming_transactions()
             .map_err(|e| SipError::Stack(e.to_string()))?;
         let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
-        let contact = dialogs
+        let udp_contact = dialogs
             .build_local_contact(None, None)
             .map_err(|e| SipError::Stack(e.to_string()))?;
+        let door = Arc::new(Door::new(gate, cfg.streams));
+        let tcp_addr = streams.tcp.as_ref().map(StreamListener::local_addr);
+        let tls_addr = streams.tls.as_ref().map(StreamListener::local_addr);
+        for listener in [streams.tcp, streams.tls].into_iter().flatten() {
+            listener.serve(door.clone(), endpoint.inner.clone(), cancel.child_token());
+        }
 
         let (calls_tx, calls) = mpsc::channel(cfg.pending_calls.max(1));
         let dispatch = Arc::new(Dispatch {
@@ -129,8 +156,12 @@ impl SipServer {
             calls: calls_tx,
             public_address: cfg.public_address,
             trusted_peers: cfg.trusted_peers.clone(),
-            contact,
+            advertised: Advertised {
+                udp_contact,
+                streams: ports,
+            },
             admission,
+            stopping: cancel.clone(),
         });
         tokio::spawn(async move { endpoint.serve().await });
         let stop = cancel.clone();
@@ -147,6 +178,8 @@ impl SipServer {
         Ok((
             SipServer {
                 local_addr,
+                tcp_addr,
+                tls_addr,
                 cancel,
                 dialogs,
             },
@@ -159,6 +192,16 @@ impl SipServer {
         self.local_addr
     }
 
+    /// The address SIP over TCP is received on, when `sip.tcp_listen` is set.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The address SIP over TLS is received on, when `sip.tls_listen` is set.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
     /// Dialogs still held by the stack: 0 once every call has ended (a leak check).
     pub fn open_dialogs(&self) -> usize {
         self.dialogs.len()
@@ -168,6 +211,33 @@ impl SipServer {
     pub fn shutdown(&self) {
         self.cancel.cancel();
     }
+}
+
+/// The TCP and TLS listeners asked for, bound (so a port in use stops start-up).
+struct Streams {
+    tcp: Option<StreamListener>,
+    tls: Option<StreamListener>,
+}
+
+async fn bind_streams(cfg: &SipConfig) -> Result<Streams, SipError> {
+    let bind = |addr: SocketAddr, security: Security| async move {
+        StreamListener::bind(addr, cfg.public_address, security)
+            .await
+            .map_err(|source| SipError::Bind { addr, source })
+    };
+    let tcp = match cfg.tcp_listen {
+        Some(addr) => Some(bind(addr, Security::Plain).await?),
+        None => None,
+    };
+    let tls = match &cfg.tls {
+        Some(settings) => {
+            let config = tls::server_config(&settings.certificate, &settings.private_key)?;
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            Some(bind(settings.listen, Security::Tls(acceptor)).await?)
+        }
+        None => None,
+    };
+    Ok(Streams { tcp, tls })
 }
 
 /// RFC 3261 timers scaled from T1 (T2 = 8·T1, T4 = 10·T1, as 4 s and 5 s are for 500 ms).
@@ -191,6 +261,14 @@ impl Dispatch {
             .ok()
             .and_then(|to| to.tag().ok().flatten())
             .is_some();
+        if !in_dialog
+            && method != Method::Ack
+            && let Some((status, why)) = transports::scheme_refusal(&tx.original, transport_of(&tx))
+        {
+            info!(status, reason = %why, %method, "request refused");
+            responses::reply(&mut tx, status, vec![warning(399, &why)]).await;
+            return drain(tx).await;
+        }
         if !in_dialog && method == Method::Invite {
             // Refused here, before any dialog, SDP or RTP port is spent: a flood of INVITEs
             // costs one small response each.
@@ -253,31 +331,33 @@ impl Dispatch {
         };
         let info = self.call_info(&tx.original, source, media);
         let (states_tx, states) = self.dialogs.new_dialog_state_channel();
-        let dialog = match self.dialogs.get_or_create_server_invite(
-            &tx,
-            states_tx,
-            None,
-            Some(self.contact.clone()),
-        ) {
-            Ok(dialog) => dialog,
-            Err(e) => {
-                warn!(error = %e, "could not create a dialog for an INVITE");
-                responses::reply(&mut tx, 500, vec![]).await;
-                return drain(tx).await;
-            }
-        };
+        let contact = self.advertised.contact(transport_of(&tx));
+        let dialog =
+            match self
+                .dialogs
+                .get_or_create_server_invite(&tx, states_tx, None, Some(contact))
+            {
+                Ok(dialog) => dialog,
+                Err(e) => {
+                    warn!(error = %e, "could not create a dialog for an INVITE");
+                    responses::reply(&mut tx, 500, vec![]).await;
+                    return drain(tx).await;
+                }
+            };
         let caller = crate::privacy::Personal(&info.caller.raw);
         info!(call_id = %info.call_id, %caller, called = %info.called, source = %info.source, "incoming call");
         let refuser = InviteRefuser::of(&tx);
-        let (call, watcher) = call::new_call(
-            info,
-            slot,
-            refuser.clone(),
-            dialog.clone(),
+        let leg = call::Leg {
+            dialog: dialog.clone(),
             states,
-            self.dialogs.clone(),
-            self.public_address,
-        );
+            refuser: refuser.clone(),
+            carrier: call::Carrier {
+                closed: connection_closed(&tx),
+                stopping: self.stopping.clone(),
+            },
+        };
+        let (call, watcher) =
+            call::new_call(info, slot, leg, self.dialogs.clone(), self.public_address);
         tokio::spawn(watcher);
         if let Err(refused) = self.calls.try_send(call) {
             // Only when the application falls behind a burst that the rate limit let through.
@@ -372,7 +452,16 @@ fn status_warning(status: u16) -> u16 {
     if status == 488 { 305 } else { 399 }
 }
 
-/// Where the request came from (the UDP source address).
+/// The token rsipstack cancels when the TCP or TLS connection a request came on is gone; `None`
+/// over UDP.
+fn connection_closed(tx: &Transaction) -> Option<CancellationToken> {
+    tx.connection
+        .as_ref()
+        .filter(|c| c.is_reliable())
+        .and_then(|c| c.cancel_token())
+}
+
+/// Where the request came from (the source address and port).
 fn source_of(tx: &Transaction) -> SocketAddr {
     tx.connection
         .as_ref()

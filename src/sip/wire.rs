@@ -13,13 +13,12 @@ use crate::telemetry::{self, Direction};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::Arc;
 
 use rsipstack::sip::{Method, SipMessage};
-use tracing::{debug, warn};
+use tracing::debug;
 
-use super::peers::{AllowedPeers, StrangerLog};
+use super::peers::PeerGate;
 use super::responses::ALLOW;
 
 /// The log target of the raw SIP message log.
@@ -295,9 +294,7 @@ pub struct ScreenedSocket {
     socket: tokio::net::UdpSocket,
     log_messages: bool,
     server: String,
-    allowed: AllowedPeers,
-    /// Only the one receive loop locks it: never contended.
-    strangers: Mutex<StrangerLog>,
+    gate: Arc<PeerGate>,
 }
 
 impl ScreenedSocket {
@@ -305,43 +302,28 @@ impl ScreenedSocket {
         socket: tokio::net::UdpSocket,
         log_messages: bool,
         server: String,
-        allowed: AllowedPeers,
+        gate: Arc<PeerGate>,
     ) -> ScreenedSocket {
         ScreenedSocket {
             socket,
             log_messages,
             server,
-            allowed,
-            strangers: Mutex::new(StrangerLog::default()),
+            gate,
         }
-    }
-
-    /// Whether `source` may be heard; logs a stranger once per ten minutes.
-    fn admits(&self, source: SocketAddr) -> bool {
-        if self.allowed.contains(source.ip()) {
-            return true;
-        }
-        let log = self
-            .strangers
-            .lock()
-            .map(|mut strangers| strangers.should_log(source.ip(), Instant::now()))
-            .unwrap_or(false);
-        if log {
-            warn!(
-                peer = %source.ip(),
-                "dropped SIP from a source outside sip.allowed_peers, unanswered (logged once per 10 minutes per source)"
-            );
-        }
-        false
     }
 
     fn log(&self, direction: &'static str, peer: SocketAddr, bytes: &[u8]) {
         if self.log_messages {
-            let text = String::from_utf8_lossy(bytes);
-            let message = crate::privacy::for_log(&text);
-            debug!(target: WIRE_TARGET, direction, %peer, %message);
+            log_message(direction, &peer, bytes);
         }
     }
+}
+
+/// One SIP message in the wire log (`sip.log_messages`), personal data masked.
+pub fn log_message(direction: &'static str, peer: &dyn std::fmt::Display, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let message = crate::privacy::for_log(&text);
+    debug!(target: WIRE_TARGET, direction, %peer, %message);
 }
 
 #[async_trait::async_trait]
@@ -350,7 +332,7 @@ impl rsipstack::platform::net::UdpSocket for ScreenedSocket {
         let mut datagram = vec![0u8; MAX_DATAGRAM];
         loop {
             let (len, source) = self.socket.recv_from(&mut datagram).await?;
-            if !self.admits(source) {
+            if !self.gate.admits(source, "udp") {
                 continue;
             }
             let packet = datagram.get(..len).unwrap_or_default();
