@@ -282,9 +282,23 @@ impl Hotline {
         codec: Codec,
         dtmf_pt: Option<u8>,
     ) -> Call {
+        let uac = Uac::new(self.server.sip_addr()).await;
+        self.place_call_on(uac, from_user, pai, codec, dtmf_pt)
+            .await
+    }
+
+    /// As [`Hotline::place_call_offering`], signalling with `uac` (over TCP or TLS, say).
+    pub async fn place_call_on(
+        &self,
+        uac: Uac,
+        from_user: &str,
+        pai: Option<&str>,
+        codec: Codec,
+        dtmf_pt: Option<u8>,
+    ) -> Call {
         let peer = RtpPeer::bind().await.expect("RTP peer");
         let sdp_port = peer.local_addr().port();
-        self.place_call_from(peer, sdp_port, from_user, pai, codec, dtmf_pt)
+        self.place_call_from(uac, peer, sdp_port, from_user, pai, codec, dtmf_pt)
             .await
     }
 
@@ -302,15 +316,18 @@ impl Hotline {
         let private = RtpPeer::bind().await.expect("RTP peer (SDP side)");
         let public = RtpPeer::bind().await.expect("RTP peer (NAT side)");
         let sdp_port = private.local_addr().port();
+        let uac = Uac::new(self.server.sip_addr()).await;
         let call = self
-            .place_call_from(public, sdp_port, from_user, None, codec, Some(dtmf_pt))
+            .place_call_from(uac, public, sdp_port, from_user, None, codec, Some(dtmf_pt))
             .await;
         (call, private)
     }
 
-    /// Places a call whose media is `peer`, with `sdp_port` in the offer.
+    /// Places a call signalled by `uac` whose media is `peer`, with `sdp_port` in the offer.
+    #[allow(clippy::too_many_arguments)]
     async fn place_call_from(
         &self,
+        mut uac: Uac,
         peer: RtpPeer,
         sdp_port: u16,
         from_user: &str,
@@ -318,7 +335,6 @@ impl Hotline {
         codec: Codec,
         dtmf_pt: Option<u8>,
     ) -> Call {
-        let mut uac = Uac::new(self.server.sip_addr()).await;
         let event = dtmf_pt.map(|pt| format!(" {pt}")).unwrap_or_default();
         let formats = match codec {
             Codec::Pcmu => format!("0 8{event}"),

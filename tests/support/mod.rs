@@ -5,3 +5,4 @@ pub mod postgres;
 pub mod rtp_peer;
 pub mod rtp_sprayer;
 pub mod sip_uac;
+pub mod tls_cert;

@@ -1,16 +1,23 @@
-//! A minimal SIP user agent client over a raw UDP socket, for end-to-end tests.
+//! A minimal SIP user agent client over a raw UDP socket, a TCP connection or a TLS one, for
+//! end-to-end tests.
 //!
 //! Messages are plain text built with `format!`, so a test can also send what no real stack
 //! would (broken headers, garbage). One `Uac` drives one call (one Call-ID and From tag); it
 //! answers the server's BYE with 200 by itself and keeps every message it received, so a test
-//! can count retransmissions afterwards.
+//! can count retransmissions afterwards. Over TCP and TLS, messages are framed by Content-Length
+//! (RFC 3261 §18.3) and `send_raw` writes exactly the bytes given, so a test can split or join
+//! messages as it likes.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
@@ -108,9 +115,27 @@ pub fn sdp_offer(rtp_port: u16, formats: &str, rtpmaps: &[&str]) -> String {
     sdp
 }
 
+type Reader = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+type Writer = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
+
+/// How the caller reaches the server.
+enum Link {
+    Udp(UdpSocket),
+    /// A TCP or TLS connection: what was read but not yet framed into a message, and the write
+    /// half (behind a lock, as answering a BYE takes `&self`).
+    Stream {
+        local: SocketAddr,
+        reader: Reader,
+        unread: Vec<u8>,
+        writer: Mutex<Writer>,
+    },
+}
+
 /// One test caller.
 pub struct Uac {
-    pub socket: UdpSocket,
+    link: Link,
+    /// `UDP`, `TCP` or `TLS`: the Via transport.
+    transport: &'static str,
     pub server: SocketAddr,
     pub call_id: String,
     pub from_tag: String,
@@ -135,8 +160,65 @@ impl Uac {
     /// A UAC on another local address, e.g. `127.0.0.5`: a source outside a narrow allowed list.
     pub async fn new_from(local: std::net::IpAddr, server: SocketAddr) -> Uac {
         let socket = UdpSocket::bind((local, 0)).await.expect("bind test UAC");
+        Uac::over(Link::Udp(socket), "UDP", server)
+    }
+
+    /// A UAC with a TCP connection to `server`.
+    pub async fn connect_tcp(server: SocketAddr) -> Uac {
+        let stream = TcpStream::connect(server).await.expect("connect over TCP");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        let local = stream.local_addr().expect("local addr");
+        let (reader, writer) = tokio::io::split(stream);
+        Uac::over(
+            Uac::stream(local, Box::new(reader), Box::new(writer)),
+            "TCP",
+            server,
+        )
+    }
+
+    /// A UAC with a TLS connection to `server`, trusting the PEM certificate `ca` only.
+    pub async fn connect_tls(server: SocketAddr, ca: &Path) -> Uac {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, ServerName};
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca).expect("CA file") {
+            roots.add(cert.expect("CA certificate")).expect("trusted");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let stream = TcpStream::connect(server).await.expect("connect for TLS");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        let local = stream.local_addr().expect("local addr");
+        let name = ServerName::IpAddress(server.ip().into());
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, stream)
+            .await
+            .expect("TLS handshake");
+        let (reader, writer) = tokio::io::split(tls);
+        Uac::over(
+            Uac::stream(local, Box::new(reader), Box::new(writer)),
+            "TLS",
+            server,
+        )
+    }
+
+    fn stream(local: SocketAddr, reader: Reader, writer: Writer) -> Link {
+        Link::Stream {
+            local,
+            reader,
+            unread: Vec::new(),
+            writer: Mutex::new(writer),
+        }
+    }
+
+    fn over(link: Link, transport: &'static str, server: SocketAddr) -> Uac {
         Uac {
-            socket,
+            link,
+            transport,
             server,
             call_id: unique("call"),
             from_tag: unique("tag"),
@@ -152,11 +234,82 @@ impl Uac {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.socket.local_addr().expect("local addr")
+        match &self.link {
+            Link::Udp(socket) => socket.local_addr().expect("local addr"),
+            Link::Stream { local, .. } => *local,
+        }
     }
 
+    /// Sends `bytes` as they are: one datagram, or one write on the connection.
     pub async fn send_raw(&self, bytes: &[u8]) {
-        self.socket.send_to(bytes, self.server).await.expect("send");
+        match &self.link {
+            Link::Udp(socket) => {
+                socket.send_to(bytes, self.server).await.expect("send");
+            }
+            Link::Stream { writer, .. } => {
+                let mut writer = writer.lock().await;
+                writer.write_all(bytes).await.expect("write");
+                writer.flush().await.expect("flush");
+            }
+        }
+    }
+
+    /// Closes the TCP or TLS connection, as a phone that loses its network does.
+    pub async fn drop_connection(self) {
+        if let Link::Stream { writer, .. } = self.link {
+            let _ = writer.into_inner().shutdown().await;
+        }
+    }
+
+    /// Our URI scheme and Contact for this transport: `sips:` over TLS (RFC 5630), a
+    /// `transport=tcp` parameter over TCP.
+    fn scheme(&self) -> &'static str {
+        if self.transport == "TLS" {
+            "sips"
+        } else {
+            "sip"
+        }
+    }
+
+    fn contact(&self) -> String {
+        let local = self.local_addr();
+        match self.transport {
+            "TCP" => format!("<sip:qa@{local};transport=tcp>"),
+            "TLS" => format!("<sips:qa@{local}>"),
+            _ => format!("<sip:qa@{local}>"),
+        }
+    }
+
+    /// The next message on the link within `within`, as text.
+    async fn receive(&mut self, within: Duration) -> Option<String> {
+        match &mut self.link {
+            Link::Udp(socket) => {
+                let mut buf = vec![0u8; 65_535];
+                let (len, _) = tokio::time::timeout(within, socket.recv_from(&mut buf))
+                    .await
+                    .ok()?
+                    .ok()?;
+                Some(String::from_utf8_lossy(&buf[..len]).into_owned())
+            }
+            Link::Stream { reader, unread, .. } => {
+                let deadline = Instant::now() + within;
+                loop {
+                    if let Some(message) = frame(unread) {
+                        return Some(message);
+                    }
+                    let mut buf = vec![0u8; 65_535];
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let n = tokio::time::timeout(left, reader.read(&mut buf))
+                        .await
+                        .ok()?
+                        .ok()?;
+                    if n == 0 {
+                        return None;
+                    }
+                    unread.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
     }
 
     fn to_header(&self) -> String {
@@ -178,14 +331,17 @@ impl Uac {
     ) -> String {
         let local = self.local_addr();
         let mut msg = format!(
-            "{method} sip:19009068@{server} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {local};branch={branch};rport\r\n\
+            "{method} {scheme}:19009068@{server} SIP/2.0\r\n\
+             Via: SIP/2.0/{transport} {local};branch={branch};rport\r\n\
              Max-Forwards: 70\r\n\
              From: {from};tag={tag}\r\n\
              To: {to}\r\n\
              Call-ID: {call_id}\r\n\
              CSeq: {cseq} {method}\r\n\
-             Contact: <sip:qa@{local}>\r\n",
+             Contact: {contact}\r\n",
+            scheme = self.scheme(),
+            transport = self.transport,
+            contact = self.contact(),
             server = self.server,
             from = self.caller_header(),
             tag = self.from_tag,
@@ -313,14 +469,16 @@ impl Uac {
     pub async fn out_of_dialog(&mut self, method: &str) {
         let local = self.local_addr();
         let msg = format!(
-            "{method} sip:19009068@{server} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {local};branch={branch};rport\r\n\
+            "{method} {scheme}:19009068@{server} SIP/2.0\r\n\
+             Via: SIP/2.0/{transport} {local};branch={branch};rport\r\n\
              Max-Forwards: 70\r\n\
              From: <sip:qa@{local}>;tag={tag}\r\n\
              To: <sip:19009068@{server}>\r\n\
              Call-ID: {call_id}\r\n\
              CSeq: 1 {method}\r\n\
              Content-Length: 0\r\n\r\n",
+            scheme = self.scheme(),
+            transport = self.transport,
             server = self.server,
             branch = unique("z9hG4bK-ood"),
             tag = unique("tag"),
@@ -338,13 +496,8 @@ impl Uac {
         if let Some(m) = self.backlog.pop_front() {
             return Some(m);
         }
-        let mut buf = vec![0u8; 65_535];
-        let (len, _) = tokio::time::timeout(within, self.socket.recv_from(&mut buf))
-            .await
-            .ok()?
-            .ok()?;
         let msg = SipMsg {
-            raw: String::from_utf8_lossy(&buf[..len]).into_owned(),
+            raw: self.receive(within).await?,
             at: Instant::now(),
         };
         if msg.method() == Some("BYE") {
@@ -445,4 +598,27 @@ impl Uac {
         resp.push_str("Content-Length: 0\r\n\r\n");
         self.send_raw(resp.as_bytes()).await;
     }
+}
+
+/// Takes one whole message off the front of a stream's bytes (Content-Length framing, keep-alive
+/// CRLFs skipped), or `None` until more bytes come.
+fn frame(unread: &mut Vec<u8>) -> Option<String> {
+    while unread.starts_with(b"\r\n") {
+        unread.drain(..2);
+    }
+    let head_end = unread.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&unread[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| {
+            n.trim().eq_ignore_ascii_case("Content-Length") || n.trim().eq_ignore_ascii_case("l")
+        })
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    if unread.len() < head_end + length {
+        return None;
+    }
+    let message: Vec<u8> = unread.drain(..head_end + length).collect();
+    Some(String::from_utf8_lossy(&message).into_owned())
 }
