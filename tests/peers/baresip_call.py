@@ -9,7 +9,9 @@ the call to be established, presses the menu key and then the code, each as RFC 
 telephone-events, and waits for hotline to hang up.
 
 Usage: baresip_call.py --target sip:8@127.0.0.1:5060 --from 0912345678 \
-           --menu 8 --code 0123456789# --workdir DIR
+           --menu 8 --code 0123456789# --workdir DIR [--transport tls --cafile CERT.pem]
+With --transport tls the target is a sips: URI and baresip trusts the PEM certificate CERT.pem
+(its sip_cafile); nothing else changes.
 It prints the path of the recording (the caller's received audio) on success and
 exits 1 with a reason otherwise.
 """
@@ -133,6 +135,8 @@ def main():
     ap.add_argument("--code", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--timeout", type=float, default=90)
+    ap.add_argument("--transport", choices=["udp", "tls"], default="udp")
+    ap.add_argument("--cafile", help="with --transport tls: the certificate baresip trusts")
     args = ap.parse_args()
 
     work = os.path.abspath(args.workdir)
@@ -143,6 +147,9 @@ def main():
     mic = os.path.join(work, "silence.wav")
     write_silence(mic, 300)
     write_config(confdir, free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM), mic, recdir, args.user)
+    if args.transport == "tls":
+        with open(os.path.join(confdir, "config"), "a") as f:
+            f.write(f"sip_cafile {os.path.abspath(args.cafile)}\n")
 
     deadline = time.monotonic() + args.timeout
     events = open(os.path.join(work, "events.log"), "w")

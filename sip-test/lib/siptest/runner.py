@@ -29,6 +29,9 @@ def parse_args(argv):
     p.add_argument("--target", metavar="HOST:PORT",
                    help="a hotline someone else started (default: start our own on free ports)")
     p.add_argument("--only", metavar="NAME[,NAME]", help="run only these scenarios")
+    p.add_argument("--transport", choices=["udp", "tcp"], default="udp",
+                   help="SIP over UDP (default) or TCP (SIPp -t t1, one connection per call; our own "
+                        "server then also listens on TCP, sip.tcp_listen, on the same port)")
     p.add_argument("--config", metavar="FILE",
                    help="with --target: the target's hotline config, so its CDRs and passwords "
                         "can be read (without it only SIP and audio are checked)")
@@ -103,7 +106,7 @@ def main(argv=None):
     if own:
         overrides = dict(item.split("=", 1) for item in args.server_env if "=" in item)
         server = OwnServer(args.hotline, Path(args.prompts).resolve(), SIP_TEST / "accounts.csv", logs / "server.log",
-                           **overrides)
+                           tcp=args.transport == "tcp", **overrides)
         try:
             server.start()
         except (RuntimeError, subprocess.CalledProcessError) as e:
@@ -113,8 +116,8 @@ def main(argv=None):
             return 2
         target, local_ip, trusted_ip, t1_ms = server.target, "127.0.0.1", TRUSTED_PEER, server.t1_ms
         admin = server.admin
-        print(f"hotline sip-test: {len(scenarios)} scenario(s) against our own server at "
-              f"127.0.0.1:{server.port} (fresh database, accounts from sip-test/accounts.csv)")
+        print(f"hotline sip-test: {len(scenarios)} scenario(s) over {args.transport.upper()} against our own "
+              f"server at 127.0.0.1:{server.port} (fresh database, accounts from sip-test/accounts.csv)")
     else:
         host, _, port = args.target.rpartition(":")
         target = (socket.gethostbyname(host), int(port))
@@ -134,7 +137,7 @@ def main(argv=None):
         if admin is None:
             print("  No --config: CDRs and passwords are not checked, only SIP and what was heard.")
 
-    ctx = SimpleNamespace(target=target, local_ip=local_ip, trusted_ip=trusted_ip,
+    ctx = SimpleNamespace(target=target, local_ip=local_ip, trusted_ip=trusted_ip, transport=args.transport,
                           hotline=Path(args.hotline), scenarios_dir=SIP_TEST / "scenarios",
                           clips=load_clips(args.prompts))
     started = time.monotonic()

@@ -18,10 +18,21 @@ T1_MS = 100
 TRUSTED_PEER = "127.0.0.2"
 
 
-def free_udp_port(ip="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((ip, 0))
-        return s.getsockname()[1]
+def free_udp_port(ip="127.0.0.1", tcp_too=False):
+    """A free UDP port; with `tcp_too`, one free for TCP as well (SIP over both on one port)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((ip, 0))
+            port = s.getsockname()[1]
+        if not tcp_too:
+            return port
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            try:
+                t.bind((ip, port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no port free for both UDP and TCP")
 
 
 def options_ping(target, timeout=0.5):
@@ -49,11 +60,12 @@ def options_ping(target, timeout=0.5):
 class OwnServer:
     """`hotline serve` on a fresh temporary database, seeded from the suite's accounts."""
 
-    def __init__(self, hotline, prompts_dir, accounts_csv, log_path, rtp_ports=1000, **overrides):
-        """`overrides`: HOTLINE_* variables over the suite's, e.g. HOTLINE_SIP__ANSWER_DELAY_MS="0"."""
+    def __init__(self, hotline, prompts_dir, accounts_csv, log_path, rtp_ports=1000, tcp=False, **overrides):
+        """`overrides`: HOTLINE_* variables over the suite's, e.g. HOTLINE_SIP__ANSWER_DELAY_MS="0";
+        `tcp`: listen for SIP over TCP too, on the UDP port's number."""
         self.hotline = hotline
         self.tmp = tempfile.TemporaryDirectory(prefix="hotline-sip-test-")
-        self.port = free_udp_port()
+        self.port = free_udp_port(tcp_too=tcp)
         rtp_base = random.randrange(20000, 64000 - rtp_ports, 1000)
         self.env = dict(
             os.environ,
@@ -69,6 +81,8 @@ class OwnServer:
             HOTLINE_SECURITY__PEPPER="sip-test-pepper-not-a-secret",
             HOTLINE_LOG__FILTER="info",
         )
+        if tcp:
+            self.env["HOTLINE_SIP__TCP_LISTEN"] = f"127.0.0.1:{self.port}"
         self.env.update(overrides)
         self.accounts_csv = accounts_csv
         self.log_path = log_path

@@ -91,6 +91,9 @@ def run(scenario, ctx, workdir):
     ]
     if scenario.no_default_behaviour:
         command.append("-nd")
+    if ctx.transport == "tcp":
+        # One TCP connection per call, as phones have; [transport] in the scenarios follows.
+        command += ["-t", "t1"]
     command.append(f"{ctx.target[0]}:{ctx.target[1]}")
     (workdir / "command.txt").write_text(" ".join(command) + "\n")
     started = time.monotonic()
