@@ -331,7 +331,8 @@ impl Dispatch {
         };
         let info = self.call_info(&tx.original, source, media);
         let (states_tx, states) = self.dialogs.new_dialog_state_channel();
-        let contact = self.advertised.contact(transport_of(&tx));
+        let secure = transports::asks_for_sips(&tx.original);
+        let contact = self.advertised.contact(transport_of(&tx), secure);
         let dialog =
             match self
                 .dialogs

@@ -49,16 +49,41 @@ pub struct Advertised {
 
 impl Advertised {
     /// The Contact of a dialog whose INVITE came on `transport`: where the caller sends the
-    /// dialog's next requests (RFC 3261 §12.1.1). `sips:` over TLS (RFC 5630 §3.1.1), a
-    /// `transport=tcp` parameter over TCP, since `sip:` alone means UDP to most peers.
-    pub fn contact(&self, transport: Transport) -> Uri {
+    /// dialog's next requests. A `transport` parameter over TCP and TLS, since `sip:` alone
+    /// means UDP to most peers; a `sips:` URI when the INVITE asked for one (RFC 3261 §12.1.1),
+    /// which only a TLS INVITE can (others get 416, [`scheme_refusal`]).
+    pub fn contact(&self, transport: Transport, secure: bool) -> Uri {
         let text = match (transport, self.streams.tcp, self.streams.tls) {
             (Transport::Tcp, Some(tcp), _) => format!("sip:{tcp};transport=tcp"),
-            (Transport::Tls, _, Some(tls)) => format!("sips:{tls}"),
+            (Transport::Tls, _, Some(tls)) if secure => format!("sips:{tls}"),
+            (Transport::Tls, _, Some(tls)) => format!("sip:{tls};transport=tls"),
             _ => return self.udp_contact.clone(),
         };
         Uri::try_from(text.as_str()).unwrap_or_else(|_| self.udp_contact.clone())
     }
+}
+
+/// Whether a dialog-creating request asks for a `sips:` Contact back (RFC 3261 §12.1.1): a
+/// SIPS Request-URI, top Record-Route or, without Record-Route, Contact.
+pub fn asks_for_sips(request: &Request) -> bool {
+    use rsipstack::sip::HasHeaders;
+    let first = |name: &str| {
+        request
+            .headers()
+            .iter()
+            .find(|h| h.name().eq_ignore_ascii_case(name))
+            .map(|h| h.value().to_string())
+    };
+    let is_sips = |value: String| {
+        let value = value.trim_start().to_ascii_lowercase();
+        let uri = value.split_once('<').map_or(value.as_str(), |(_, u)| u);
+        uri.starts_with("sips:")
+    };
+    matches!(request.uri.scheme, Some(Scheme::Sips))
+        || match first("Record-Route") {
+            Some(route) => is_sips(route),
+            None => first("Contact").is_some_and(is_sips),
+        }
 }
 
 /// Why a request's Request-URI cannot be served on `transport`: a `sips:` URI asks for TLS
@@ -169,16 +194,24 @@ mod tests {
     #[test]
     fn each_transport_gets_its_own_contact() {
         let a = advertised();
-        assert_eq!(a.contact(Transport::Udp).to_string(), "sip:192.0.2.10:5060");
+        assert_eq!(
+            a.contact(Transport::Udp, false).to_string(),
+            "sip:192.0.2.10:5060"
+        );
         // Transport tokens are case-insensitive (RFC 3261 §19.1.1); rsipstack writes them upper.
         assert!(
-            a.contact(Transport::Tcp)
+            a.contact(Transport::Tcp, false)
                 .to_string()
                 .eq_ignore_ascii_case("sip:192.0.2.10:5060;transport=tcp")
         );
         assert_eq!(
-            a.contact(Transport::Tls).to_string(),
+            a.contact(Transport::Tls, true).to_string(),
             "sips:192.0.2.10:5061"
+        );
+        assert!(
+            a.contact(Transport::Tls, false)
+                .to_string()
+                .eq_ignore_ascii_case("sip:192.0.2.10:5061;transport=tls")
         );
     }
 
@@ -189,6 +222,23 @@ mod tests {
              CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
         );
         Request::try_from(text.as_str()).unwrap()
+    }
+
+    #[test]
+    fn a_sips_request_uri_route_or_contact_asks_for_a_sips_contact() {
+        assert!(asks_for_sips(&request("sips:19009068@127.0.0.1", "TLS")));
+        assert!(!asks_for_sips(&request("sip:19009068@127.0.0.1", "TLS")));
+        let with = |header: &str| {
+            let text = request("sip:19009068@127.0.0.1", "TLS")
+                .to_string()
+                .replace("CSeq:", &format!("{header}\r\nCSeq:"));
+            Request::try_from(text.as_str()).unwrap()
+        };
+        assert!(asks_for_sips(&with("Contact: <sips:qa@127.0.0.1:5071>")));
+        assert!(!asks_for_sips(&with(
+            "Contact: <sip:qa@127.0.0.1:5071;transport=tls>"
+        )));
+        assert!(asks_for_sips(&with("Record-Route: <sips:proxy.test;lr>")));
     }
 
     #[test]
