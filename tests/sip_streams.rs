@@ -1,6 +1,7 @@
 //! SIP over TCP and TLS against a whole hotline (issue 10 item 4): a reset call over each, the
 //! headers each transport needs, Content-Length framing on a stream, `sips:` only over TLS,
-//! strangers closed at accept, and a connection that closes mid-call ending the call, billed.
+//! strangers closed at accept, a connection that closes mid-call ending the call, billed, and
+//! the cap on open connections and the TLS handshake deadline.
 
 mod support;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use hotline::config::Config;
 use hotline::domain::{Clip, Outcome, Prompt};
 use hotline::media::Codec;
+use hotline::sip::{SipConfig, SipServer, StreamLimits, TlsListen};
 use support::hotline_harness::{DTMF_PT, Hotline, WAIT, prompts_of, spoken_password, start};
 use support::sip_uac::{SipMsg, Uac, sdp_offer};
 use support::tls_cert::TestCertificate;
@@ -235,4 +237,82 @@ async fn a_connection_that_closes_mid_call_ends_the_call_billed_as_abandoned() {
     assert_eq!(cdr.billed_minutes, Some(1));
     assert_eq!(cdr.amount, Some(1000));
     assert!(cdr.ended_at.is_some());
+}
+
+/// A SIP endpoint alone (no call flow), listening on TCP and TLS with tight limits.
+async fn limited_endpoint(limits: StreamLimits) -> SipServer {
+    let any_port = loopback_port_0().unwrap();
+    let testdata = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tls");
+    let config = SipConfig {
+        tcp_listen: Some(any_port),
+        tls: Some(TlsListen {
+            listen: any_port,
+            certificate: format!("{testdata}/cert.pem").into(),
+            private_key: format!("{testdata}/key.pem").into(),
+        }),
+        streams: limits,
+        ..SipConfig::new(any_port)
+    };
+    let (server, _calls) = SipServer::start(config).await.expect("server starts");
+    server
+}
+
+/// Whether the server closed `stream` (EOF or reset) within WAIT, having sent nothing.
+async fn closed_unanswered(stream: &mut tokio::net::TcpStream) -> bool {
+    let mut buf = [0u8; 512];
+    matches!(
+        tokio::time::timeout(WAIT, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_until_one_closes() {
+    let server = limited_endpoint(StreamLimits {
+        max_connections: 2,
+        ..StreamLimits::default()
+    })
+    .await;
+    let tcp = server.tcp_addr().unwrap();
+    let mut first = Uac::connect_tcp(tcp).await;
+    let mut second = Uac::connect_tcp(tcp).await;
+    for uac in [&mut first, &mut second] {
+        uac.options().await;
+        uac.wait_response(200, "OPTIONS", WAIT).await;
+    }
+    let mut third = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    assert!(
+        closed_unanswered(&mut third).await,
+        "a third connection is refused"
+    );
+
+    first.drop_connection().await;
+    // Its place comes back once the server has seen it close.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut again = Uac::connect_tcp(tcp).await;
+        again.options().await;
+        if again.next(Duration::from_millis(500)).await.is_some() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place never came back"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_tls_client_that_never_finishes_its_handshake_is_cut_off() {
+    let server = limited_endpoint(StreamLimits {
+        handshake_timeout: Duration::from_millis(300),
+        ..StreamLimits::default()
+    })
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(server.tls_addr().unwrap())
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    assert!(closed_unanswered(&mut silent).await);
+    assert!(started.elapsed() >= Duration::from_millis(300));
 }
