@@ -4,9 +4,12 @@
 //!  UDP ──▶ wire::ScreenedSocket ──▶ rsipstack transport/transactions ──▶ server (dispatch)
 //!          (400/501/505 for what          (retransmissions, timers,        │ new INVITE: sdp::negotiate,
 //!           rsipstack would drop,          CANCEL, 2xx until ACK)          │ identity, dialog ─▶ IncomingCall
-//!           optional wire log)                                             └ OPTIONS/others: responses
+//!           optional wire log)                     ▲                       └ OPTIONS/others: responses
+//!  TCP/TLS ──▶ streams (allowed peers, cap, ───────┘ transports: Contact, Via, sips:, stream wire log
+//!              TLS handshake deadline; tls: the certificate)
 //!  the application ──CallControl (ring/answer/reject/hangup)──▶ call ──▶ rsipstack dialog
 //!  the application ◀──CallEvent (Acked, Cancelled, HungUp, AckTimeout, Dtmf)── call
+//!                     (HungUp also when the call's TCP/TLS connection closes)
 //! ```
 //!
 //! rsipstack is pinned exactly (its API broke three times in 2026), so every use of it stays in

@@ -24,9 +24,10 @@ use super::identity::{self, CallerIdentity};
 use super::peers::PeerGate;
 use super::responses::{self, InviteRefuser, warning};
 use super::sdp::{self, NegotiatedMedia, SdpError};
-use super::streams::{Door, Security, StreamListener};
-use super::tls::{self, TlsIdentityError};
-use super::transports::{self, Advertised, StreamInspector, StreamPorts, transport_of};
+use super::streams::{Door, ListenError, StreamListener, bind_listeners};
+use super::transports::{
+    self, Advertised, StreamInspector, StreamPorts, connection_closed, source_of, transport_of,
+};
 use super::wire::ScreenedSocket;
 use crate::admission::{AdmissionGate, Refusal, RefusalReason};
 use crate::domain::CallId;
@@ -42,7 +43,7 @@ pub enum SipError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Tls(#[from] TlsIdentityError),
+    Listen(#[from] ListenError),
     #[error("the SIP stack failed to start: {0}")]
     Stack(String),
 }
@@ -112,7 +113,7 @@ impl SipServer {
         let transport = TransportLayer::new(cancel.child_token());
         transport.add_transport(udp.into());
         transport.set_stream_idle_timeout(cfg.streams.idle_timeout);
-        let streams = bind_streams(&cfg).await?;
+        let streams = bind_listeners(&cfg).await?;
         let ports = StreamPorts {
             tcp: streams.tcp.as_ref().map(StreamListener::public_addr),
             tls: streams.tls.as_ref().map(StreamListener::public_addr),
@@ -213,33 +214,6 @@ impl SipServer {
     }
 }
 
-/// The TCP and TLS listeners asked for, bound (so a port in use stops start-up).
-struct Streams {
-    tcp: Option<StreamListener>,
-    tls: Option<StreamListener>,
-}
-
-async fn bind_streams(cfg: &SipConfig) -> Result<Streams, SipError> {
-    let bind = |addr: SocketAddr, security: Security| async move {
-        StreamListener::bind(addr, cfg.public_address, security)
-            .await
-            .map_err(|source| SipError::Bind { addr, source })
-    };
-    let tcp = match cfg.tcp_listen {
-        Some(addr) => Some(bind(addr, Security::Plain).await?),
-        None => None,
-    };
-    let tls = match &cfg.tls {
-        Some(settings) => {
-            let config = tls::server_config(&settings.certificate, &settings.private_key)?;
-            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            Some(bind(settings.listen, Security::Tls(acceptor)).await?)
-        }
-        None => None,
-    };
-    Ok(Streams { tcp, tls })
-}
-
 /// RFC 3261 timers scaled from T1 (T2 = 8·T1, T4 = 10·T1, as 4 s and 5 s are for 500 ms).
 fn timers(cfg: &SipConfig) -> EndpointOption {
     EndpointOption {
@@ -333,18 +307,17 @@ impl Dispatch {
         let (states_tx, states) = self.dialogs.new_dialog_state_channel();
         let secure = transports::asks_for_sips(&tx.original);
         let contact = self.advertised.contact(transport_of(&tx), secure);
-        let dialog =
-            match self
-                .dialogs
-                .get_or_create_server_invite(&tx, states_tx, None, Some(contact))
-            {
-                Ok(dialog) => dialog,
-                Err(e) => {
-                    warn!(error = %e, "could not create a dialog for an INVITE");
-                    responses::reply(&mut tx, 500, vec![]).await;
-                    return drain(tx).await;
-                }
-            };
+        let created = self
+            .dialogs
+            .get_or_create_server_invite(&tx, states_tx, None, Some(contact));
+        let dialog = match created {
+            Ok(dialog) => dialog,
+            Err(e) => {
+                warn!(error = %e, "could not create a dialog for an INVITE");
+                responses::reply(&mut tx, 500, vec![]).await;
+                return drain(tx).await;
+            }
+        };
         let caller = crate::privacy::Personal(&info.caller.raw);
         info!(call_id = %info.call_id, %caller, called = %info.called, source = %info.source, "incoming call");
         let refuser = InviteRefuser::of(&tx);
@@ -451,24 +424,6 @@ fn offer_of(request: &Request) -> Result<NegotiatedMedia, (u16, String)> {
 /// RFC 3261 §20.43 warn-codes: 305 incompatible media format, 399 miscellaneous.
 fn status_warning(status: u16) -> u16 {
     if status == 488 { 305 } else { 399 }
-}
-
-/// The token rsipstack cancels when the TCP or TLS connection a request came on is gone; `None`
-/// over UDP.
-fn connection_closed(tx: &Transaction) -> Option<CancellationToken> {
-    tx.connection
-        .as_ref()
-        .filter(|c| c.is_reliable())
-        .and_then(|c| c.cancel_token())
-}
-
-/// Where the request came from (the source address and port).
-fn source_of(tx: &Transaction) -> SocketAddr {
-    tx.connection
-        .as_ref()
-        .and_then(|c| c.get_remote_addr())
-        .and_then(|a| a.get_socketaddr().ok())
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
 /// Every value of a header (several lines of the same name), as text.

@@ -25,8 +25,48 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::config::StreamLimits;
+use super::config::{SipConfig, StreamLimits};
 use super::peers::PeerGate;
+use super::tls::{self, TlsIdentityError};
+
+/// Why a TCP or TLS listener cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("cannot listen for SIP on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsIdentityError),
+}
+
+/// The TCP and TLS listeners asked for, bound (so a port in use stops start-up).
+pub struct Listeners {
+    pub tcp: Option<StreamListener>,
+    pub tls: Option<StreamListener>,
+}
+
+pub async fn bind_listeners(cfg: &SipConfig) -> Result<Listeners, ListenError> {
+    let bind = |addr: SocketAddr, security: Security| async move {
+        StreamListener::bind(addr, cfg.public_address, security)
+            .await
+            .map_err(|source| ListenError::Bind { addr, source })
+    };
+    let tcp = match cfg.tcp_listen {
+        Some(addr) => Some(bind(addr, Security::Plain).await?),
+        None => None,
+    };
+    let tls = match &cfg.tls {
+        Some(settings) => {
+            let config = tls::server_config(&settings.certificate, &settings.private_key)?;
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            Some(bind(settings.listen, Security::Tls(acceptor)).await?)
+        }
+        None => None,
+    };
+    Ok(Listeners { tcp, tls })
+}
 
 /// How a stream listener secures its connections.
 #[derive(Clone)]

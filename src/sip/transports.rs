@@ -1,4 +1,5 @@
-//! What differs per transport once a message is in: which one a request came on, the Contact
+//! What differs per transport once a message is in: which connection a request came on (and
+//! the token that says it closed), the Contact
 //! our dialogs give it, whether its Request-URI scheme can be honoured on it, and (through
 //! rsipstack's message inspector) the Via of our in-dialog requests and the wire log of stream
 //! messages, which the UDP screen (src/sip/wire.rs) cannot see.
@@ -10,9 +11,28 @@ use rsipstack::sip::{Request, Scheme, SipMessage, Transport, Uri};
 use rsipstack::transaction::endpoint::MessageInspector;
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::SipAddr;
+use tokio_util::sync::CancellationToken;
 
 use super::wire;
 use crate::telemetry::{self, Direction};
+
+/// The token rsipstack cancels when the TCP or TLS connection a request came on is gone; `None`
+/// over UDP.
+pub fn connection_closed(tx: &Transaction) -> Option<CancellationToken> {
+    tx.connection
+        .as_ref()
+        .filter(|c| c.is_reliable())
+        .and_then(|c| c.cancel_token())
+}
+
+/// Where the request came from (the source address and port).
+pub fn source_of(tx: &Transaction) -> SocketAddr {
+    tx.connection
+        .as_ref()
+        .and_then(|c| c.get_remote_addr())
+        .and_then(|a| a.get_socketaddr().ok())
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
 
 /// The transport a transaction's request arrived on (UDP when rsipstack does not say).
 pub fn transport_of(tx: &Transaction) -> Transport {
