@@ -32,7 +32,7 @@ pub use self::db_monitor::{DatabaseProbe, PING_EVERY, PING_TIMEOUT, PingFuture};
 use self::lifecycle::Phases;
 use crate::admission::AdmissionGate;
 use crate::config::Config;
-use crate::http::{Endpoints, HttpServer};
+use crate::http::{Endpoints, HttpServer, StatusSource};
 use crate::ivr::FlowConfig;
 use crate::media::{MediaCounters, MediaPump, PortPool, PromptLibrary, ThreadPriority};
 use crate::sip::{SipConfig, SipServer};
@@ -221,10 +221,16 @@ impl Server {
                     media: Arc::clone(&media_counters),
                 },
                 metrics,
+                status: StatusSource {
+                    store: store.clone(),
+                    node: config.node.id.clone(),
+                    offset: config.billing.utc_offset,
+                    currency: config.billing.currency.clone(),
+                },
             },
         )
         .await?;
-        info!(http_addr = %http.local_addr(), "serving /metrics, /healthz and /readyz");
+        info!(http_addr = %http.local_addr(), "serving / (status page), /metrics, /healthz and /readyz");
         let services = Arc::new(Services {
             config,
             store,
