@@ -6,12 +6,37 @@ use maud::{Markup, html};
 
 use crate::store::HourFigures;
 
-/// The series, in bar order: CSS class (colour, src/http/status_page.rs), legend, and value.
-pub const SERIES: [(&str, &str, fn(&HourFigures) -> i64); 4] = [
-    ("calls", "calls", |h| h.calls),
-    ("resets", "resets", |h| h.resets),
-    ("mismatches", "mismatches", |h| h.mismatches),
-    ("lockouts", "lock-outs", |h| h.lockouts),
+/// One kind of bar.
+pub struct Series {
+    /// The CSS class (its colour, src/http/status_page.rs) and the table's `data-field`.
+    pub class: &'static str,
+    /// The legend's and the table's words.
+    pub name: &'static str,
+    pub value: fn(&HourFigures) -> i64,
+}
+
+/// The series, in bar order.
+pub const SERIES: [Series; 4] = [
+    Series {
+        class: "calls",
+        name: "calls",
+        value: |h| h.calls,
+    },
+    Series {
+        class: "resets",
+        name: "resets",
+        value: |h| h.resets,
+    },
+    Series {
+        class: "mismatches",
+        name: "mismatches",
+        value: |h| h.mismatches,
+    },
+    Series {
+        class: "lockouts",
+        name: "lock-outs",
+        value: |h| h.lockouts,
+    },
 ];
 
 // The drawing's own units (the SVG scales to the page's width).
@@ -26,18 +51,36 @@ const PLOT_HEIGHT: f64 = HEIGHT - TOP - BOTTOM;
 /// The space between two hours' groups of bars, as a share of an hour's slot.
 const GROUP_GAP: f64 = 0.2;
 
-/// The top of the value axis: the smallest of 1, 2, 5, 10, 20, 50… not below `max`, so the
-/// gridlines fall on round numbers.
-pub fn axis_top(max: i64) -> i64 {
-    let mut decade: i64 = 1;
-    loop {
-        for step in [1, 2, 5] {
-            let top = decade.saturating_mul(step);
-            if top >= max || top == i64::MAX {
-                return top;
+/// The value axis: its top, the smallest of 1, 2, 5, 10, 20, 50… not below the largest value,
+/// and a gridline every `step`, also a round number (1 → 1, 10 → 2, 20 → 5, 50 → 10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Axis {
+    pub top: i64,
+    pub step: i64,
+}
+
+impl Axis {
+    pub fn for_max(max: i64) -> Axis {
+        let mut decade: i64 = 1;
+        loop {
+            // (top, step) for 1, 2 and 5 times this decade.
+            let choices = [
+                (decade, (decade / 5).max(1)),
+                (decade.saturating_mul(2), (decade / 2).max(1)),
+                (decade.saturating_mul(5), decade),
+            ];
+            for (top, step) in choices {
+                if top >= max || top == i64::MAX {
+                    return Axis { top, step };
+                }
             }
+            decade = decade.saturating_mul(10);
         }
-        decade = decade.saturating_mul(10);
+    }
+
+    /// The gridlines' values, 0 and the top included.
+    pub fn ticks(self) -> impl Iterator<Item = i64> {
+        (0..=self.top / self.step).map(move |i| i * self.step)
     }
 }
 
@@ -53,18 +96,17 @@ pub fn bar_height(value: i64, top: i64) -> f64 {
 pub fn hourly_chart(hours: &[HourFigures]) -> Markup {
     let max = hours
         .iter()
-        .flat_map(|h| SERIES.iter().map(move |(_, _, value)| value(h)))
+        .flat_map(|h| SERIES.iter().map(move |series| (series.value)(h)))
         .max()
         .unwrap_or(0);
-    let top = axis_top(max);
+    let axis = Axis::for_max(max);
+    let top = axis.top;
     let slot = PLOT_WIDTH / hours.len().max(1) as f64;
     let bar = slot * (1.0 - GROUP_GAP) / SERIES.len() as f64;
-    let mut ticks = vec![0, top / 2, top];
-    ticks.dedup();
     html! {
         svg id="chart" class="chart" viewBox=(format!("0 0 {WIDTH} {HEIGHT}"))
             role="img" aria-label="Calls, resets, mismatches and lock-outs per hour, last 24 hours" {
-            @for tick in ticks {
+            @for tick in axis.ticks() {
                 @let y = TOP + PLOT_HEIGHT - bar_height(tick, top);
                 line class="grid" x1=(LEFT) x2=(WIDTH - RIGHT) y1=(px(y)) y2=(px(y)) {}
                 text class="tick" x=(LEFT - 6.0) y=(px(y + 4.0)) text-anchor="end" { (tick) }
@@ -72,13 +114,13 @@ pub fn hourly_chart(hours: &[HourFigures]) -> Markup {
             @for (i, hour) in hours.iter().enumerate() {
                 @let group_x = LEFT + slot * i as f64 + slot * GROUP_GAP / 2.0;
                 @let label = hour_label(hour);
-                @for (s, (class, name, value)) in SERIES.iter().enumerate() {
-                    @let v = value(hour);
+                @for (s, series) in SERIES.iter().enumerate() {
+                    @let v = (series.value)(hour);
                     @if v > 0 {
                         @let h = bar_height(v, top);
-                        rect class=(class) x=(px(group_x + bar * s as f64)) y=(px(TOP + PLOT_HEIGHT - h))
+                        rect class=(series.class) x=(px(group_x + bar * s as f64)) y=(px(TOP + PLOT_HEIGHT - h))
                             width=(px(bar)) height=(px(h)) {
-                            title { (label) ": " (v) " " (name) }
+                            title { (label) ": " (v) " " (series.name) }
                         }
                     }
                 }
@@ -130,15 +172,31 @@ mod tests {
 
     #[test]
     fn the_axis_ends_on_a_round_number_at_or_above_the_largest_value() {
-        let tops: Vec<i64> = [0, 1, 2, 3, 5, 6, 10, 11, 20, 21, 99, 100, 101, 4999]
+        let axes: Vec<(i64, i64)> = [0, 1, 2, 3, 5, 6, 10, 11, 20, 21, 99, 100, 101, 4999]
             .into_iter()
-            .map(axis_top)
+            .map(Axis::for_max)
+            .map(|a| (a.top, a.step))
             .collect();
-        assert_eq!(
-            tops,
-            [1, 1, 2, 5, 5, 10, 10, 20, 20, 50, 100, 100, 200, 5000]
-        );
-        assert_eq!(axis_top(i64::MAX), i64::MAX);
+        let expected = [
+            (1, 1),
+            (1, 1),
+            (2, 1),
+            (5, 1),
+            (5, 1),
+            (10, 2),
+            (10, 2),
+            (20, 5),
+            (20, 5),
+            (50, 10),
+            (100, 20),
+            (100, 20),
+            (200, 50),
+            (5000, 1000),
+        ];
+        assert_eq!(axes, expected);
+        assert_eq!(Axis::for_max(i64::MAX).top, i64::MAX);
+        let ticks: Vec<i64> = Axis::for_max(17).ticks().collect();
+        assert_eq!(ticks, [0, 5, 10, 15, 20]);
     }
 
     #[test]

@@ -41,8 +41,8 @@ const STYLE: &str = "
 body { font: 15px/1.4 system-ui, sans-serif; margin: 1.5rem auto; max-width: 1200px; color: #1d2330; padding: 0 1rem; }
 h1 { font-size: 1.4rem; margin: 0; } h2 { font-size: 1.1rem; margin: 1.5rem 0 .3rem; }
 .meta, .note { color: #5b6475; font-size: .85rem; margin: .2rem 0; }
-.tiles { display: flex; gap: 1rem; flex-wrap: wrap; margin-top: 1rem; }
-.tile { border: 1px solid #d5d9e2; border-radius: 6px; padding: .6rem 1rem; min-width: 11rem; }
+.tiles { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); margin-top: 1rem; }
+.tile { border: 1px solid #d5d9e2; border-radius: 6px; padding: .6rem 1rem; }
 .tile .label { color: #5b6475; font-size: .8rem; }
 .tile .value { font-size: 1.6rem; font-weight: 600; }
 .ready { color: #23823a; } .not-ready { color: #b3261e; }
@@ -88,6 +88,12 @@ pub fn render(view: &StatusView<'_>) -> String {
                     " · refreshes every " (REFRESH_SECONDS) " s"
                 }
                 (tiles(view))
+                @if view.figures.is_some() {
+                    p.note {
+                        "Today: the local day (UTC" (view.offset) ") of every node sharing this "
+                        "database. A call still up counts as a call now and is billed when it ends."
+                    }
+                }
                 @if view.figures.is_none() {
                     p.alert #database-unreachable {
                         "Database unreachable: the figures below need it. Calls up now and readiness are this node's own."
@@ -117,16 +123,12 @@ fn tiles(view: &StatusView<'_>) -> Markup {
             @if let Some(figures) = view.figures {
                 @let today = &figures.today;
                 div.tile #today data-day=(today.day) {
-                    div.label { "Today " (today.day) " (UTC" (view.offset) "), all nodes" }
-                    div.value {
-                        span #today-calls { (thousands_i64(today.calls)) } " calls"
-                    }
+                    div.label { "Calls today " (today.day) }
+                    div.value #today-calls { (thousands_i64(today.calls)) }
                 }
                 div.tile {
-                    div.label { "Billed today (ended calls)" }
-                    div.value {
-                        span #today-minutes { (thousands_i64(today.billed_minutes)) } " min"
-                    }
+                    div.label { "Billed minutes today" }
+                    div.value #today-minutes { (thousands_i64(today.billed_minutes)) }
                 }
                 div.tile {
                     div.label { "Amount today" }
@@ -152,8 +154,8 @@ fn last_24_hours(view: &StatusView<'_>) -> Markup {
             }
             (hourly_chart(&figures.hours))
             p.legend {
-                @for (class, name, _) in SERIES {
-                    span.swatch.(class) {} (name)
+                @for series in &SERIES {
+                    span.swatch.(series.class) {} (series.name)
                 }
             }
             (hour_table(&figures.hours))
@@ -168,15 +170,15 @@ fn hour_table(hours: &[HourFigures]) -> Markup {
             thead {
                 tr {
                     th { "hour" }
-                    @for (_, name, _) in SERIES { th { (name) } }
+                    @for series in &SERIES { th { (series.name) } }
                 }
             }
             tbody {
                 @for hour in hours.iter().rev() {
                     tr data-hour=(formatted(hour.start, HOUR_ATTR)) {
                         th { (formatted(hour.start, HOUR)) }
-                        @for (class, _, value) in SERIES {
-                            td data-field=(class) { (thousands_i64(value(hour))) }
+                        @for series in &SERIES {
+                            td data-field=(series.class) { (thousands_i64((series.value)(hour))) }
                         }
                     }
                 }
@@ -184,8 +186,8 @@ fn hour_table(hours: &[HourFigures]) -> Markup {
             tfoot {
                 tr #totals {
                     th { "24 hours" }
-                    @for (class, _, value) in SERIES {
-                        td data-field=(class) { (thousands_i64(hours.iter().map(value).sum())) }
+                    @for series in &SERIES {
+                        td data-field=(series.class) { (thousands_i64(hours.iter().map(series.value).sum())) }
                     }
                 }
             }
@@ -278,8 +280,8 @@ mod tests {
             "<div class=\"value\" id=\"calls-up\">3</div>",
             "data-ready=\"true\">ready</div>",
             "id=\"today\" data-day=\"2026-12-02\"",
-            "<span id=\"today-calls\">1,240</span>",
-            "<span id=\"today-minutes\">2,500</span>",
+            "id=\"today-calls\">1,240</div>",
+            "id=\"today-minutes\">2,500</div>",
             "id=\"today-amount\">2,500,000 VND</div>",
             "<tr data-hour=\"2026-12-02T10:00+07:00\"><th>2026-12-02 10:00</th>\
              <td data-field=\"calls\">1,234</td><td data-field=\"resets\">1</td>\

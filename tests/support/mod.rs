@@ -1,4 +1,5 @@
 pub mod binary;
+pub mod chromium;
 pub mod hotline_harness;
 pub mod http_get;
 pub mod postgres;
