@@ -6,7 +6,7 @@ use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
 
 use super::status::HOURLY;
-use super::testing::{node, on_both_databases, phone};
+use super::testing::{answered_call, on_both_databases};
 use super::*;
 use crate::domain::{CallId, LocalOffset, Outcome};
 
@@ -17,15 +17,7 @@ const NOW: OffsetDateTime = datetime!(2026-12-02 03:30:00 UTC);
 /// A call answered at `answered_at`, ended 30 s later with `outcome`, or still open.
 async fn call(store: &Store, id: &str, answered_at: OffsetDateTime, outcome: Option<Outcome>) {
     store
-        .open_cdr(&NewCdr {
-            call_id: CallId::new(id),
-            caller_raw: "0912345678".into(),
-            caller: Some(phone("0912345678")),
-            called: "19009068".into(),
-            source: "192.0.2.10:5060".into(),
-            answered_at,
-            node: node("node-a"),
-        })
+        .open_cdr(&answered_call(id, "node-a", answered_at))
         .await
         .unwrap();
     if let Some(outcome) = outcome {
