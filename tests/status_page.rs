@@ -103,15 +103,20 @@ async fn chromium_shows_the_databases_figures_and_no_personal_data() {
     let calls = report_column(db_url, &period, 1);
     let minutes = report_column(db_url, &period, 2);
     let amount = report_column(db_url, &period, 3);
-    assert_eq!(number(&text_of(&dom, "today-calls")), calls[&day]);
-    assert_eq!(calls[&day], 4, "the call still up counts");
-    assert_eq!(number(&text_of(&dom, "today-minutes")), minutes[&day]);
-    assert_eq!(
-        minutes[&day], 3,
-        "a started minute each for the three that ended"
-    );
+    let of_day = |column: &BTreeMap<String, i64>| column.get(&day).copied().unwrap_or(0);
+    assert_eq!(number(&text_of(&dom, "today-calls")), of_day(&calls));
+    assert_eq!(number(&text_of(&dom, "today-minutes")), of_day(&minutes));
+    // Unless the test ran across local midnight, all four calls are today's.
+    if expected.keys().all(|hour| hour.starts_with(&day)) {
+        assert_eq!(of_day(&calls), 4, "the call still up counts");
+        assert_eq!(
+            of_day(&minutes),
+            3,
+            "a started minute each for the three that ended"
+        );
+    }
     let shown_amount = text_of(&dom, "today-amount");
-    assert_eq!(shown_amount, format!("{} VND", thousands(amount[&day])));
+    assert_eq!(shown_amount, format!("{} VND", thousands(of_day(&amount))));
 
     // Nothing personal: no number in any form, no code, no Call-ID, no password.
     let mut secrets = vec![CODE.to_owned(), password];

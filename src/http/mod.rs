@@ -1,6 +1,7 @@
 //! The operator's HTTP listener (`http.listen`): `/metrics` for Prometheus, `/healthz` and
-//! `/readyz` for orchestrators and load balancers, and `/`, a status page for a person. It runs beside SIP on the same runtime, is
-//! started by the server once the prompts are loaded and the database opened, and stops with it.
+//! `/readyz` for orchestrators and load balancers, and `/`, a status page for a person. It runs
+//! beside SIP on the same runtime, is started by the server once the prompts are loaded and the
+//! database opened, and stops with it.
 //!
 //! Readiness is the admission gate's (src/admission.rs), the same answer the SIP side gives an
 //! OPTIONS probe: a node Kamailio would take out of rotation is not ready for anyone else either.

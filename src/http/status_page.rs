@@ -93,10 +93,10 @@ pub fn render(view: &StatusView<'_>) -> String {
                         "Today: the local day (UTC" (view.offset) ") of every node sharing this "
                         "database. A call still up counts as a call now and is billed when it ends."
                     }
-                }
-                @if view.figures.is_none() {
+                } @else {
                     p.alert #database-unreachable {
-                        "Database unreachable: the figures below need it. Calls up now and readiness are this node's own."
+                        "Database unreachable: no figures for today or the last 24 hours until it "
+                        "answers. Calls up now and readiness are this node's own."
                     }
                 }
                 (last_24_hours(view))
