@@ -53,7 +53,7 @@ pub use import::{
 };
 pub use limits::Limits;
 pub use pepper::{MIN_PEPPER_LEN, Pepper, PepperSource, pepper_path};
-pub use report::{Period, ReportGroup, ReportLine};
+pub use report::{Period, ReportGroup, ReportLine, fold_open_calls};
 pub use reset::ResetResult;
 pub use status::{Amount, DayBilling, HourFigures, STATUS_HOURS, StatusFigures};
 

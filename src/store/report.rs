@@ -103,8 +103,8 @@ impl Store {
 
 /// An open CDR has no currency yet (nothing is billed until it closes), so the database puts
 /// it on a line of its own. When its group has one currency, its calls join that line: a day
-/// reads as one line, not two.
-fn fold_open_calls(lines: Vec<ReportLine>) -> Vec<ReportLine> {
+/// reads as one line, not two. `lines` come grouped, a group's open line first.
+pub fn fold_open_calls(lines: Vec<ReportLine>) -> Vec<ReportLine> {
     let mut folded: Vec<ReportLine> = Vec::with_capacity(lines.len());
     let mut start = 0;
     while start < lines.len() {
