@@ -82,6 +82,15 @@ async fn a_transfer_reported_done_by_notify_ends_our_leg_as_transferred() {
         3,
         "every NOTIFY is answered 200"
     );
+    let received = &call.uac.received;
+    let last_ok = received
+        .iter()
+        .rposition(|m| m.status() == Some(200) && m.cseq_method() == "NOTIFY");
+    let bye = received.iter().position(|m| m.method() == Some("BYE"));
+    assert!(
+        last_ok < bye,
+        "the BYE overtook the 200 to the final NOTIFY"
+    );
     assert_heard_after_menu(&call, &[]);
     let cdr = hotline.closed_cdr(&call).await;
     assert_eq!(cdr.outcome, Some(Outcome::Transferred));

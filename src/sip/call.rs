@@ -276,6 +276,7 @@ pub(super) fn new_call(
         events: events_tx,
         answer,
         acked: false,
+        transfer_news: None,
     };
     let call = IncomingCall {
         info,
@@ -296,6 +297,8 @@ struct Watcher {
     events: mpsc::Sender<CallEvent>,
     answer: Arc<Mutex<Option<String>>>,
     acked: bool,
+    /// What the last NOTIFY said, held until its 200 has gone out (see `on_state`).
+    transfer_news: Option<TransferProgress>,
 }
 
 impl Watcher {
@@ -317,6 +320,14 @@ impl Watcher {
             DialogState::Confirmed(..) if !self.acked => {
                 self.acked = true;
                 self.emit(CallEvent::Acked).await;
+            }
+            // The dialog returns to Confirmed once a NOTIFY's response has been sent. Only then
+            // is its news passed on: a 2xx makes the application hang up, and the BYE must not
+            // overtake the 200 to the NOTIFY that caused it.
+            DialogState::Confirmed(..) => {
+                if let Some(progress) = self.transfer_news.take() {
+                    self.emit(CallEvent::Transfer(progress)).await;
+                }
             }
             DialogState::Info(_, request, handle) => {
                 let content_type = request.header_value("Content-Type").unwrap_or_default();
@@ -367,7 +378,7 @@ impl Watcher {
                 let (status, progress) = transfer::read_notify(&request);
                 handle.reply(status.clone()).await.ok();
                 match progress {
-                    Some(progress) => self.emit(CallEvent::Transfer(progress)).await,
+                    Some(progress) => self.transfer_news = Some(progress),
                     None => {
                         debug!(call_id = %self.dialog.id().call_id, %status, "NOTIFY without a transfer status")
                     }
