@@ -48,6 +48,14 @@ fn assert_heard_after_menu(call: &Call, after: &[Prompt]) {
     assert_eq!(heard, expected);
 }
 
+/// The caller heard "agents are busy" and goodbye, and was hung up on: `transfer_failed`.
+async fn assert_agents_busy_and_goodbye(hotline: &Hotline, call: &mut Call) {
+    call.wait_for_bye().await;
+    assert_heard_after_menu(call, &[Prompt::AgentsBusy, Prompt::Goodbye]);
+    let cdr = hotline.closed_cdr(call).await;
+    assert_eq!(cdr.outcome, Some(Outcome::TransferFailed));
+}
+
 #[tokio::test]
 async fn a_transfer_reported_done_by_notify_ends_our_leg_as_transferred() {
     let hotline = hotline_with_agents().await;
@@ -112,11 +120,7 @@ async fn a_failed_transfer_says_agents_are_busy_and_goodbye() {
         200,
     )
     .await;
-
-    call.wait_for_bye().await;
-    assert_heard_after_menu(&call, &[Prompt::AgentsBusy, Prompt::Goodbye]);
-    let cdr = hotline.closed_cdr(&call).await;
-    assert_eq!(cdr.outcome, Some(Outcome::TransferFailed));
+    assert_agents_busy_and_goodbye(&hotline, &mut call).await;
 }
 
 #[tokio::test]
@@ -124,11 +128,7 @@ async fn a_refused_refer_says_agents_are_busy() {
     let hotline = hotline_with_agents().await;
     let (mut call, refer) = ask_for_an_agent(&hotline).await;
     call.uac.answer_request(&refer, 603).await;
-
-    call.wait_for_bye().await;
-    assert_heard_after_menu(&call, &[Prompt::AgentsBusy, Prompt::Goodbye]);
-    let cdr = hotline.closed_cdr(&call).await;
-    assert_eq!(cdr.outcome, Some(Outcome::TransferFailed));
+    assert_agents_busy_and_goodbye(&hotline, &mut call).await;
 }
 
 #[tokio::test]

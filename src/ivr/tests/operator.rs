@@ -8,6 +8,32 @@ fn report(call: &mut Call, report: TransferReport) {
     call.send(Event::Transfer(report));
 }
 
+/// A call that pressed 0 once the menu (with its offer) was heard in full.
+fn transferring_from_the_menu() -> Call {
+    let mut call = Call::with_operator(Entry::Menu);
+    call.answer();
+    call.finish_prompt();
+    call.press("0");
+    call
+}
+
+/// `call` (in code mode) after keying a code that the store finds a mismatch.
+fn mismatched(mut call: Call) -> Call {
+    call.answer = Answer::Mismatch;
+    call.answer();
+    call.finish_prompt();
+    call.press(&format!("{CODE}#"));
+    call
+}
+
+/// "Agents are busy", goodbye, hang-up: outcome `transfer_failed`.
+fn assert_agents_busy_and_goodbye(call: &mut Call) {
+    assert_eq!(call.last_play(), clips![AgentsBusy, Goodbye]);
+    assert_eq!(call.outcomes, vec![Outcome::TransferFailed]);
+    call.run();
+    call.assert_ended(Outcome::TransferFailed);
+}
+
 #[test]
 fn without_an_agent_the_menu_has_no_offer_and_0_is_a_wrong_key() {
     let mut call = Call::menu();
@@ -52,48 +78,32 @@ fn zero_at_the_menu_transfers_and_a_final_2xx_hangs_up_as_transferred() {
 
 #[test]
 fn a_refused_transfer_says_agents_are_busy_and_goodbye() {
-    let mut call = Call::with_operator(Entry::Menu);
-    call.answer();
-    call.finish_prompt();
-    call.press("0");
+    let mut call = transferring_from_the_menu();
     report(&mut call, TransferReport::Failed);
-    assert_eq!(call.last_play(), clips![AgentsBusy, Goodbye]);
-    assert_eq!(call.outcomes, vec![Outcome::TransferFailed]);
-    call.run();
-    call.assert_ended(Outcome::TransferFailed);
+    assert_agents_busy_and_goodbye(&mut call);
 }
 
 #[test]
 fn provisional_news_does_not_extend_the_wait_for_a_final_notify() {
-    let mut call = Call::with_operator(Entry::Menu);
-    call.answer();
-    call.finish_prompt();
-    call.press("0");
+    let mut call = transferring_from_the_menu();
     let asked = call.now;
     call.advance(secs(6));
     report(&mut call, TransferReport::Trying);
     call.advance(secs(3));
     assert_eq!(call.plays.len(), 1, "still waiting 9 s after the REFER");
     call.advance(secs(2));
-    assert_eq!(call.last_play(), clips![AgentsBusy, Goodbye]);
     assert_eq!(call.last_play_started(), asked + secs(10));
-    call.run();
-    call.assert_ended(Outcome::TransferFailed);
+    assert_agents_busy_and_goodbye(&mut call);
 }
 
 #[test]
 fn keys_and_late_news_after_the_transfer_ended_change_nothing() {
-    let mut call = Call::with_operator(Entry::Menu);
-    call.answer();
-    call.finish_prompt();
-    call.press("0");
+    let mut call = transferring_from_the_menu();
     call.press("08#");
     assert_eq!(call.transfers, 1, "keys are not input while transferring");
     report(&mut call, TransferReport::Failed);
     report(&mut call, TransferReport::Succeeded);
-    assert_eq!(call.outcomes, vec![Outcome::TransferFailed]);
-    call.run();
-    call.assert_ended(Outcome::TransferFailed);
+    assert_agents_busy_and_goodbye(&mut call);
 }
 
 #[test]
@@ -107,10 +117,7 @@ fn news_of_a_transfer_nobody_asked_for_is_ignored() {
 
 #[test]
 fn the_caller_hanging_up_during_a_transfer_is_abandoned() {
-    let mut call = Call::with_operator(Entry::Menu);
-    call.answer();
-    call.finish_prompt();
-    call.press("0");
+    let mut call = transferring_from_the_menu();
     call.send(Event::HungUp);
     assert_eq!(call.outcomes, vec![Outcome::Abandoned]);
     assert!(call.flow.is_finished());
@@ -131,11 +138,7 @@ fn at_the_code_prompt_0_is_a_digit_of_the_code() {
 
 #[test]
 fn a_mismatch_offers_an_agent_once_and_0_transfers() {
-    let mut call = Call::with_operator(Entry::Code);
-    call.answer = Answer::Mismatch;
-    call.answer();
-    call.finish_prompt();
-    call.press(&format!("{CODE}#"));
+    let mut call = mismatched(Call::with_operator(Entry::Code));
     assert_eq!(call.last_play(), clips![Mismatch, OperatorOffer]);
     assert!(call.outcomes.is_empty(), "the outcome waits for the answer");
     call.press("0");
@@ -146,11 +149,7 @@ fn a_mismatch_offers_an_agent_once_and_0_transfers() {
 
 #[test]
 fn a_mismatch_offer_not_taken_ends_as_a_mismatch() {
-    let mut call = Call::with_operator(Entry::Code);
-    call.answer = Answer::Mismatch;
-    call.answer();
-    call.finish_prompt();
-    call.press(&format!("{CODE}#"));
+    let mut call = mismatched(Call::with_operator(Entry::Code));
     call.finish_prompt();
     call.press("5#*");
     assert_eq!(call.transfers, 0, "only 0 is listened for");
@@ -161,11 +160,7 @@ fn a_mismatch_offer_not_taken_ends_as_a_mismatch() {
 
 #[test]
 fn without_an_agent_a_mismatch_says_goodbye_at_once() {
-    let mut call = Call::code();
-    call.answer = Answer::Mismatch;
-    call.answer();
-    call.finish_prompt();
-    call.press(&format!("{CODE}#"));
+    let mut call = mismatched(Call::code());
     assert_eq!(call.last_play(), clips![Mismatch, Goodbye]);
 }
 
@@ -198,7 +193,5 @@ fn zero_during_the_last_offer_transfers_even_over_the_prompt() {
     assert_eq!(call.transfers, 1);
     assert!(!call.is_playing());
     call.advance(secs(10));
-    assert_eq!(call.last_play(), clips![AgentsBusy, Goodbye]);
-    call.run();
-    call.assert_ended(Outcome::TransferFailed);
+    assert_agents_busy_and_goodbye(&mut call);
 }
