@@ -160,7 +160,7 @@ fn a_mismatch_offer_not_taken_ends_as_a_mismatch() {
 
 #[test]
 fn without_an_agent_a_mismatch_says_goodbye_at_once() {
-    let mut call = mismatched(Call::code());
+    let call = mismatched(Call::code());
     assert_eq!(call.last_play(), clips![Mismatch, Goodbye]);
 }
 
