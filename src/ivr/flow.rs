@@ -15,9 +15,9 @@ use std::mem;
 
 use super::code_entry::CodeEntry;
 use super::{Action, Entry, Event, FlowConfig, TimerId, Verification};
+use crate::domain::{Clip, Digit, Outcome, Password, PhoneNumber, PlaybackId, Prompt};
 
 mod operator;
-use crate::domain::{Clip, Digit, Outcome, Password, PhoneNumber, PlaybackId, Prompt};
 
 /// Where the call is. Whether a prompt is playing is tracked apart (`Flow::playing`), because
 /// the same step both plays and listens.

@@ -19,13 +19,15 @@ use super::billing_writer::{BillingWrite, BillingWriter};
 use super::timers::Timers;
 use crate::admission::{Refusal, RefusalReason};
 use crate::domain::{AccountKey, CallId, NodeId, Outcome, PhoneNumber};
-use crate::ivr::{Action, Event, Flow, TimerId, TransferReport, Verification};
+use crate::ivr::{Action, Event, Flow, TimerId, Verification};
 use crate::media::dtmf::DtmfSources;
 use crate::media::{MediaEvent, MediaHandle, MediaParams, MediaReport};
 use crate::overload::NO_RTP_PORT_RETRY_AFTER;
-use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall, TransferProgress};
+use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
 use crate::store::{NewCdr, ResetResult, StoreError, VerificationRecord, VerificationResult};
 use crate::telemetry;
+
+mod transfer;
 
 /// Runs one call to its end. Never returns an error: whatever happens is logged and billed.
 pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: CancellationToken) {
@@ -227,7 +229,7 @@ impl CallDriver {
                     }
                     Some(CallEvent::Transfer(progress)) => {
                         debug!(call_id = %self.call_id, ?progress, "transfer NOTIFY");
-                        self.feed(Event::Transfer(transfer_report(progress))).await
+                        self.feed(Event::Transfer(transfer::report(progress))).await
                     }
                     // INFO was answered 200 by the SIP layer but this trunk is set to another source.
                     Some(CallEvent::Acked) | Some(CallEvent::Dtmf(_)) => {}
@@ -377,43 +379,11 @@ impl CallDriver {
         });
     }
 
-    /// Sends the REFER beside the call (its answer may take up to 64·T1); a refusal comes back
-    /// as a failed transfer, an acceptance as progress only: the NOTIFYs decide.
-    fn transfer(&self) {
-        let (control, call_id) = (self.control.clone(), self.call_id.clone());
-        let target = self.services.config.ivr.operator_uri.clone();
-        self.in_background(async move {
-            let Some(target) = target else {
-                // The flow offers an agent only when one is configured.
-                return Event::Transfer(TransferReport::Failed);
-            };
-            match control.transfer(&target).await {
-                Ok(()) => {
-                    info!(%call_id, %target, "transfer accepted; waiting for its NOTIFY");
-                    Event::Transfer(TransferReport::Trying)
-                }
-                Err(e) => {
-                    warn!(%call_id, %target, error = %e, "transfer refused");
-                    Event::Transfer(TransferReport::Failed)
-                }
-            }
-        });
-    }
-
     fn bill_minute(&mut self, minute: u32) {
         self.billing.advance();
         self.billing_writer.write(BillingWrite::Tick {
             minute,
             at: OffsetDateTime::now_utc(),
         });
-    }
-}
-
-/// What a NOTIFY's sipfrag means for the flow.
-fn transfer_report(progress: TransferProgress) -> TransferReport {
-    match progress {
-        TransferProgress::Trying => TransferReport::Trying,
-        TransferProgress::Succeeded => TransferReport::Succeeded,
-        TransferProgress::Failed(_) => TransferReport::Failed,
     }
 }
