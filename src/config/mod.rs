@@ -21,7 +21,7 @@ use crate::ivr::Entry;
 use crate::media::SourcePolicy;
 use crate::media::dtmf::DtmfMode;
 use crate::overload::CallLimits;
-use crate::sip::AllowedPeers;
+use crate::sip::{AllowedPeers, TransferTarget};
 
 /// Everything `hotline` can be told, section by section.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -167,6 +167,9 @@ pub struct IvrSection {
     /// A call still up after this long is ended, whatever it is doing: a safety net so a stuck
     /// call can never keep billing the caller.
     pub max_call_seconds: u64,
+    /// Where "press 0 for an agent" transfers the call (REFER), e.g. `sip:agents@pbx.example`.
+    /// Unset: no agent is offered and 0 is an ordinary wrong key at the menu.
+    pub operator_uri: Option<TransferTarget>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -310,6 +313,7 @@ impl Default for IvrSection {
             menu_tries: 3,
             code_tries: 3,
             max_call_seconds: 600,
+            operator_uri: None,
         }
     }
 }

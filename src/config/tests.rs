@@ -172,6 +172,9 @@ fn a_bad_value_names_its_key_in_one_line() {
         "the error must not echo the secret: {e}"
     );
 
+    let e = error_of(None, &[("HOTLINE_IVR__OPERATOR_URI", "tel:+842838000000")]);
+    assert_eq!(e.key, "ivr.operator_uri");
+    assert!(e.to_string().contains("sip: or sips:"), "{e}");
     let e = error_of(None, &[("HOTLINE_IVR__CODE_TRIES", "0")]);
     assert_eq!(e.key, "ivr.code_tries");
 

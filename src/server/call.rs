@@ -27,6 +27,8 @@ use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
 use crate::store::{NewCdr, ResetResult, StoreError, VerificationRecord, VerificationResult};
 use crate::telemetry;
 
+mod transfer;
+
 /// Runs one call to its end. Never returns an error: whatever happens is logged and billed.
 pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: CancellationToken) {
     // The INVITE was handed over just now (the SIP layer queues it for this task at once): the
@@ -225,6 +227,10 @@ impl CallDriver {
                         telemetry::info_key_received();
                         self.feed(Event::Digit(digit)).await
                     }
+                    Some(CallEvent::Transfer(progress)) => {
+                        debug!(call_id = %self.call_id, ?progress, "transfer NOTIFY");
+                        self.feed(Event::Transfer(transfer::report(progress))).await
+                    }
                     // INFO was answered 200 by the SIP layer but this trunk is set to another source.
                     Some(CallEvent::Acked) | Some(CallEvent::Dtmf(_)) => {}
                 },
@@ -279,6 +285,7 @@ impl CallDriver {
             Action::CancelTimer(id) => self.timers.cancel(id),
             Action::CheckCaller => self.check_caller(),
             Action::Verify(key) => self.verify(key),
+            Action::Transfer => self.transfer(),
             Action::Outcome(outcome) => debug!(call_id = %self.call_id, %outcome, "outcome"),
             Action::Hangup => {
                 if let Err(e) = self.control.hangup().await {

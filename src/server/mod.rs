@@ -68,6 +68,8 @@ impl Services {
             inter_digit_timeout: config.inter_digit_timeout(),
             menu_tries: config.ivr.menu_tries,
             code_tries: config.ivr.code_tries,
+            offer_operator: config.ivr.operator_uri.is_some(),
+            ..FlowConfig::default()
         }
     }
 }

@@ -6,7 +6,8 @@
 //!           rsipstack would drop,          CANCEL, 2xx until ACK)          │ identity, dialog ─▶ IncomingCall
 //!           optional wire log)                                             └ OPTIONS/others: responses
 //!  the application ──CallControl (ring/answer/reject/hangup)──▶ call ──▶ rsipstack dialog
-//!  the application ◀──CallEvent (Acked, Cancelled, HungUp, AckTimeout, Dtmf)── call
+//!  the application ◀──CallEvent (Acked, Cancelled, HungUp, AckTimeout, Dtmf, Transfer)── call
+//!  transfer: REFER to `ivr.operator_uri`, NOTIFY sipfrags read into TransferProgress
 //! ```
 //!
 //! rsipstack is pinned exactly (its API broke three times in 2026), so every use of it stays in
@@ -19,6 +20,7 @@ mod peers;
 mod responses;
 pub mod sdp;
 mod server;
+mod transfer;
 mod wire;
 
 pub use call::{CallControl, CallError, CallEvent, CallInfo, IncomingCall};
@@ -27,3 +29,4 @@ pub use identity::CallerIdentity;
 pub use peers::AllowedPeers;
 pub use sdp::{NegotiatedMedia, SdpError};
 pub use server::{SipError, SipServer};
+pub use transfer::{ReferError, TransferProgress, TransferTarget, TransferTargetError};

@@ -113,6 +113,8 @@ impl SipServer {
                 Method::Bye,
                 Method::Options,
                 Method::Info,
+                // The progress of a transfer we asked for by REFER (RFC 3515).
+                Method::Notify,
             ])
             .build();
         let mut incoming = endpoint

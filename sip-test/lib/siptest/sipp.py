@@ -91,7 +91,8 @@ def run(scenario, ctx, workdir):
     ]
     if scenario.no_default_behaviour:
         command.append("-nd")
-    command.append(f"{ctx.target[0]}:{ctx.target[1]}")
+    target = ctx.targets[scenario.operator]
+    command.append(f"{target[0]}:{target[1]}")
     (workdir / "command.txt").write_text(" ".join(command) + "\n")
     started = time.monotonic()
     with open(workdir / "sipp.out", "w") as out:
