@@ -17,6 +17,7 @@ mod config;
 mod identity;
 mod peers;
 mod responses;
+mod sdes;
 pub mod sdp;
 mod server;
 mod wire;

@@ -338,6 +338,8 @@ impl ScreenedSocket {
     fn log(&self, direction: &'static str, peer: SocketAddr, bytes: &[u8]) {
         if self.log_messages {
             let text = String::from_utf8_lossy(bytes);
+            // SRTP keys are masked always, personal data or not: a logged key decrypts a call.
+            let text = super::sdes::mask_keys(&text);
             let message = crate::privacy::for_log(&text);
             debug!(target: WIRE_TARGET, direction, %peer, %message);
         }
