@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Every packet passes the call's [`SourceFilter`] before any detector sees it, and the filter
-//! also says where our frames go (strict and symmetric RTP, see [`super::source_filter`]).
+//! also says where our frames go (strict and symmetric RTP, see [`super::source_filter`]). On
+//! an SRTP call ([`super::srtp`]) a packet must authenticate before the filter sees it, and
+//! every frame is protected in the send buffer it was built in.
 
 use std::collections::HashMap;
 use std::fmt;
