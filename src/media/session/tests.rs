@@ -203,17 +203,20 @@ async fn stop_playback_switches_to_silence_without_a_finish() {
 }
 
 async fn send_event(socket: &UdpSocket, to: SocketAddr, seq: u16, e: TelephoneEvent) {
-    let payload = e.to_bytes();
-    let packet = rtp_rs::RtpPacketBuilder::new()
-        .payload_type(DTMF_PT)
-        .ssrc(77)
-        .sequence(seq.into())
-        .timestamp(123_456)
-        .marked(seq == 0)
-        .payload(&payload)
-        .build()
+    socket
+        .send_to(&event_packet(seq, e, None), to)
+        .await
         .unwrap();
-    socket.send_to(&packet, to).await.unwrap();
+}
+
+/// Packet `seq` (0..8) of a perfect press of `key`: five updates 20 ms apart, three ends.
+fn key_event(key: u8, seq: u16) -> TelephoneEvent {
+    TelephoneEvent {
+        event: key,
+        end: seq >= 5,
+        volume: 10,
+        duration: 160 * (seq.min(4) + 1),
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -224,12 +227,7 @@ async fn a_telephone_event_is_reported_once() {
     } = start(&peer).await;
     let to = SocketAddr::new(LOCALHOST, handle.local_port());
     for seq in 0..8u16 {
-        let e = TelephoneEvent {
-            event: 5,
-            end: seq >= 5,
-            volume: 10,
-            duration: 160 * (seq.min(4) + 1),
-        };
+        let e = key_event(5, seq);
         send_event(&peer.socket, to, seq, e).await;
         sleep(Duration::from_millis(20)).await;
     }
@@ -344,12 +342,7 @@ async fn a_burst_of_garbage_does_not_hide_a_key_press() {
         peer.socket.send_to(&[0x80u8; 172], to).await.unwrap();
     }
     for seq in 0..8u16 {
-        let e = TelephoneEvent {
-            event: 3,
-            end: seq >= 5,
-            volume: 10,
-            duration: 160 * (seq.min(4) + 1),
-        };
+        let e = key_event(3, seq);
         send_event(&peer.socket, to, seq, e).await;
     }
     let got = timeout(Duration::from_secs(5), events.recv())
@@ -370,12 +363,7 @@ const STRANGER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 7));
 /// Eight packets of a press of `key` from `socket`: a perfect stream, one SSRC.
 async fn press_from(socket: &UdpSocket, to: SocketAddr, key: u8) {
     for seq in 0..8u16 {
-        let e = TelephoneEvent {
-            event: key,
-            end: seq >= 5,
-            volume: 10,
-            duration: 160 * (seq.min(4) + 1),
-        };
+        let e = key_event(key, seq);
         send_event(socket, to, seq, e).await;
         sleep(Duration::from_millis(20)).await;
     }
@@ -516,14 +504,8 @@ async fn an_srtp_call_protects_its_frames_and_hears_only_authenticated_keys() {
     }
     // A key press in plain RTP, even from the caller's own address, is dropped and counted.
     let to = SocketAddr::new(LOCALHOST, handle.local_port());
-    let press = |key: u8, seq: u16| TelephoneEvent {
-        event: key,
-        end: seq >= 5,
-        volume: 10,
-        duration: 160 * (seq.min(4) + 1),
-    };
     for seq in 0..8u16 {
-        let packet = event_packet(seq, press(9, seq), None);
+        let packet = event_packet(seq, key_event(9, seq), None);
         peer.socket.send_to(&packet, to).await.unwrap();
         sleep(Duration::from_millis(20)).await;
     }
@@ -533,7 +515,7 @@ async fn an_srtp_call_protects_its_frames_and_hears_only_authenticated_keys() {
     let mut caller_out = SrtpStream::outbound(keys.suite, &keys.theirs).unwrap();
     let mut sent = Vec::new();
     for seq in 100..108u16 {
-        let packet = event_packet(seq, press(4, seq - 100), Some(&mut caller_out));
+        let packet = event_packet(seq, key_event(4, seq - 100), Some(&mut caller_out));
         peer.socket.send_to(&packet, to).await.unwrap();
         sent.push(packet);
         sleep(Duration::from_millis(20)).await;
