@@ -446,7 +446,8 @@ impl Session {
                 None
             }
         };
-        // Protected in place, in the same buffer: no copy, no allocation.
+        // Protected in place, in the same buffer: no copy, and nothing allocated here (inside,
+        // Debian's libsrtp2 sets up an NSS cipher context per packet).
         let ready = match (built, self.srtp.as_mut()) {
             (Some(len), Some(srtp)) => match srtp.outbound.protect(buf, len) {
                 Ok(len) => Some(len),
