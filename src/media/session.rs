@@ -384,22 +384,21 @@ impl Session {
             ..
         } = self;
         let read = batch.drain(socket, |datagram| {
-            // Not RTP (garbage, STUN, multiplexed RTCP…): nothing for us.
-            if IncomingRtp::parse(datagram.data).is_err() {
-                return;
-            }
             let data = match srtp.as_mut() {
                 None => datagram.data,
                 // Decrypted in the shard's buffer; what does not authenticate, or comes again,
-                // is dropped and counted as a stranger's packet would be.
+                // is dropped and counted as a stranger's packet would be (what is not even
+                // RTP is not counted, as on a plain call).
                 Some(srtp) => match unprotect(srtp, datagram.data, decrypted) {
                     Some(rtp) => rtp,
+                    None if IncomingRtp::parse(datagram.data).is_err() => return,
                     None => {
                         sources.srtp_rejected += 1;
                         return;
                     }
                 },
             };
+            // Not RTP (garbage, STUN, multiplexed RTCP…): nothing for us.
             let Ok(rtp) = IncomingRtp::parse(data) else {
                 return;
             };
