@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
 """Say which digit clips a capture of a call gives away: what an eavesdropper hears.
 
-Reads the UDP datagrams hotline sent from its RTP port range in a pcap (tshark does the
-reading), takes each one's RTP payload as G.711 frames — as if the call were clear, which
+Finds the call's RTP port in hotline's SDP answer (its SIP is in the capture too: the one
+call's 200 OK, sent from --sip-port), reads the UDP datagrams hotline sent from that port
+(tshark does the reading; other calls on the machine are left out), takes each one's RTP
+payload as G.711 frames — as if the call were clear, which
 it is unless SRTP encrypted it — and runs heard.py's recogniser over the decoded audio. On a
 plain call the password's digits are there; on an SRTP call nothing must be.
 
-Usage: capture_heard.py CALL.pcap DIGITS_DIR --ports 31000-31999 [--law ulaw|alaw]
-Prints one JSON object: packets (datagrams from the range) and digits (in the order found).
+Usage: capture_heard.py CALL.pcap DIGITS_DIR --sip-port 5060 [--law ulaw|alaw]
+Prints one JSON object: rtp_port, packets (datagrams sent from it) and digits (in the order
+found).
 """
 
 import argparse
 import array
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -23,15 +27,28 @@ import heard  # noqa: E402  (the same recogniser as for the caller's recording)
 FRAME = 160  # bytes of G.711 in a 20 ms packet; an SRTP tag after them is ignored
 
 
-def payloads(pcap, low, high):
-    """The RTP payloads of the datagrams sent from ports low..high, in capture order."""
+def datagrams(pcap, source_port):
+    """The UDP payloads sent from `source_port`, in capture order."""
     out = subprocess.run(
-        ["tshark", "-r", pcap, "-Y", f"udp.srcport >= {low} && udp.srcport <= {high}",
-         "-T", "fields", "-e", "udp.payload"],
+        ["tshark", "-r", pcap, "-Y", f"udp.srcport == {source_port}", "-T", "fields", "-e", "udp.payload"],
         check=True, capture_output=True, text=True,
     ).stdout
-    for line in out.split():
-        datagram = bytes.fromhex(line.replace(":", ""))
+    return [bytes.fromhex(line.replace(":", "")) for line in out.split()]
+
+
+def answered_rtp_port(pcap, sip_port):
+    """The audio port of hotline's SDP answer: one call, so one port (retransmissions agree)."""
+    ports = set()
+    for message in datagrams(pcap, sip_port):
+        ports.update(re.findall(rb"\r\nm=audio (\d+) ", message))
+    if len(ports) != 1:
+        raise SystemExit(f"capture_heard.py: expected one answered RTP port, found {sorted(ports)}")
+    return int(ports.pop())
+
+
+def payloads(pcap, port):
+    """The RTP payloads of the datagrams hotline sent from `port`, in capture order."""
+    for datagram in datagrams(pcap, port):
         if len(datagram) < 12 or datagram[0] >> 6 != 2:
             continue
         header = 12 + 4 * (datagram[0] & 0x0F)
@@ -44,18 +61,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("pcap")
     ap.add_argument("digits_dir")
-    ap.add_argument("--ports", required=True, help="hotline's RTP range, LOW-HIGH")
+    ap.add_argument("--sip-port", type=int, required=True, help="hotline's SIP port")
     ap.add_argument("--law", choices=["ulaw", "alaw"], default="ulaw")
     args = ap.parse_args()
-    low, high = (int(p) for p in args.ports.split("-"))
+    port = answered_rtp_port(args.pcap, args.sip_port)
     decode = heard.ulaw_decode if args.law == "ulaw" else heard.alaw_decode
     samples = array.array("h")
     packets = 0
-    for payload in payloads(args.pcap, low, high):
+    for payload in payloads(args.pcap, port):
         packets += 1
         samples.extend(decode(b) for b in payload)
     digits = heard.digits_heard(samples, args.digits_dir, heard.Quantiser(decode))
-    print(json.dumps({"packets": packets, "digits": digits}))
+    print(json.dumps({"rtp_port": port, "packets": packets, "digits": digits}))
     return 0
 
 
