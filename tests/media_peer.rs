@@ -76,6 +76,7 @@ async fn call(codec: Codec) -> Call {
         telephone_event_pt: Some(DTMF_PT),
         dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
         sources: SourcePolicy::SdpOnly,
+        srtp: None,
     };
     let pump = MediaPump::start(1, ThreadPriority::INHERITED, Arc::clone(&library)).unwrap();
     let (media, events) = pump.spawn(socket, lease, params);

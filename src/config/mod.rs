@@ -20,6 +20,7 @@ use crate::domain::{LocalOffset, NodeId};
 use crate::ivr::Entry;
 use crate::media::SourcePolicy;
 use crate::media::dtmf::DtmfMode;
+use crate::media::srtp::SrtpMode;
 use crate::overload::CallLimits;
 use crate::sip::{AllowedPeers, TransferTarget};
 
@@ -125,6 +126,10 @@ pub struct MediaSection {
     /// IP after 4 consecutive valid packets, and sends its RTP there. Off: strict RTP, the SDP
     /// address only. Either way RTP from anywhere else is dropped (docs/integrators.md).
     pub symmetric_rtp: bool,
+    /// SRTP with SDES keys (RFC 4568 `a=crypto`): `optional` answers an offer that brings keys
+    /// with SRTP and one without with plain RTP; `required` refuses a plain offer with 488;
+    /// `off` answers plain RTP only and refuses an RTP/SAVP-only offer with 488.
+    pub srtp: SrtpMode,
     /// Threads that send and receive every call's RTP (0: one per core).
     pub threads: usize,
     /// Their SCHED_FIFO priority (1–99), so that nothing else on the machine delays a frame;
@@ -271,6 +276,7 @@ impl Default for MediaSection {
             dtmf: DtmfMode::Auto,
             dtmf_by_peer: BTreeMap::new(),
             symmetric_rtp: true,
+            srtp: SrtpMode::Optional,
             threads: 0,
             realtime_priority: 10,
             thread_nice: -10,

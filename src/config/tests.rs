@@ -426,3 +426,16 @@ fn http_listens_on_loopback_9464_by_default_and_can_be_moved() {
     let bad = load_in_jail(None, &[("HOTLINE_HTTP__LISTEN", "everywhere")]).unwrap_err();
     assert_eq!(bad.key, "http.listen");
 }
+
+#[test]
+fn srtp_defaults_to_optional_and_a_bad_value_names_the_key() {
+    use crate::media::srtp::SrtpMode;
+    assert_eq!(Config::default().media.srtp, SrtpMode::Optional);
+    let required = load_in_jail(Some("[media]\nsrtp = \"required\"\n"), &[]).unwrap();
+    assert_eq!(required.media.srtp, SrtpMode::Required);
+    let env = load_in_jail(None, &[("HOTLINE_MEDIA__SRTP", "off")]).unwrap();
+    assert_eq!(env.media.srtp, SrtpMode::Off);
+    let bad = load_in_jail(Some("[media]\nsrtp = \"yes\"\n"), &[]).unwrap_err();
+    assert_eq!(bad.key, "media.srtp");
+    assert!(bad.problem.contains("required"), "{bad}");
+}

@@ -21,6 +21,7 @@ use crate::admission::{Refusal, RefusalReason};
 use crate::domain::{AccountKey, CallId, NodeId, Outcome, PhoneNumber};
 use crate::ivr::{Action, Event, Flow, TimerId, Verification};
 use crate::media::dtmf::DtmfSources;
+use crate::media::srtp::SrtpSession;
 use crate::media::{MediaEvent, MediaHandle, MediaParams, MediaReport};
 use crate::overload::NO_RTP_PORT_RETRY_AFTER;
 use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
@@ -56,6 +57,18 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         debug!(%call_id, "cancelled before answer");
         return;
     }
+    // Before the answer, which hands the caller our key: a call we could not encrypt is
+    // refused rather than answered.
+    let srtp = match info.media.srtp.as_ref().map(|s| SrtpSession::new(&s.keys)) {
+        None => None,
+        Some(Ok(srtp)) => Some(srtp),
+        Some(Err(e)) => {
+            warn!(%call_id, error = %e, "cannot set up SRTP: refusing the call with 500");
+            let _ = control.reject(500).await;
+            return;
+        }
+    };
+    debug!(%call_id, srtp = srtp.is_some(), "media protection");
     let (socket, lease) = match services.ports.bind(services.config.sip.listen.ip()) {
         Ok(bound) => bound,
         Err(e) => {
@@ -102,6 +115,7 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         telephone_event_pt: info.media.telephone_event_pt,
         dtmf,
         sources: services.config.rtp_sources(info.source.ip()),
+        srtp,
     };
     let (media, media_events) = services.media.spawn(socket, lease, params);
     let flow = Flow::new(services.flow_config(), info.caller.number.clone());

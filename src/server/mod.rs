@@ -184,6 +184,7 @@ impl Server {
             // Room for a whole second's burst of new calls that the rate limit lets through,
             // should the application fall behind taking them.
             pending_calls: (config.sip.max_new_calls_per_second as usize).max(64),
+            srtp: config.media.srtp,
             ..SipConfig::new(config.sip.listen)
         };
         if sip_config.allowed_peers.is_open_to_anyone() {

@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::peers::AllowedPeers;
+use crate::media::srtp::SrtpMode;
 
 /// How the SIP endpoint listens, what it advertises and whom it trusts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct SipConfig {
     pub user_agent: String,
     /// How many new calls may wait for the application before further INVITEs get 503.
     pub pending_calls: usize,
+    /// `media.srtp`: SRTP with SDES keys off, optional or required.
+    pub srtp: SrtpMode,
 }
 
 /// A setting that cannot work, named by its key.
@@ -51,6 +54,7 @@ impl SipConfig {
             t1: Duration::from_millis(500),
             user_agent: concat!("hotline/", env!("CARGO_PKG_VERSION")).to_string(),
             pending_calls: 64,
+            srtp: SrtpMode::Optional,
         }
     }
 

@@ -18,6 +18,7 @@ mod config;
 mod identity;
 mod peers;
 mod responses;
+mod sdes;
 pub mod sdp;
 mod server;
 mod transfer;

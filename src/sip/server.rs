@@ -26,6 +26,7 @@ use super::sdp::{self, NegotiatedMedia, SdpError};
 use super::wire::ScreenedSocket;
 use crate::admission::{AdmissionGate, Refusal, RefusalReason};
 use crate::domain::CallId;
+use crate::media::srtp::SrtpMode;
 use crate::overload::CallSlot;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,8 @@ struct Dispatch {
     contact: rsipstack::sip::Uri,
     /// Whether new calls (and dispatcher probes) are welcome.
     admission: AdmissionGate,
+    /// `media.srtp`: which offers are answered with SRTP, and which refused.
+    srtp: SrtpMode,
 }
 
 impl SipServer {
@@ -133,6 +136,7 @@ impl SipServer {
             trusted_peers: cfg.trusted_peers.clone(),
             contact,
             admission,
+            srtp: cfg.srtp,
         });
         tokio::spawn(async move { endpoint.serve().await });
         let stop = cancel.clone();
@@ -244,7 +248,7 @@ impl Dispatch {
     /// decides, 2xx retransmissions, CANCEL) until it ends.
     async fn new_call(&self, mut tx: Transaction, slot: CallSlot) {
         let source = source_of(&tx);
-        let media = match offer_of(&tx.original).and_then(|m| self.same_family(m)) {
+        let media = match offer_of(&tx.original, self.srtp).and_then(|m| self.same_family(m)) {
             Ok(media) => media,
             Err((status, why)) => {
                 info!(status, reason = %why, "INVITE refused");
@@ -343,7 +347,7 @@ impl Dispatch {
 }
 
 /// The offer in an INVITE, or the status and words to refuse it with.
-fn offer_of(request: &Request) -> Result<NegotiatedMedia, (u16, String)> {
+fn offer_of(request: &Request, srtp: SrtpMode) -> Result<NegotiatedMedia, (u16, String)> {
     if request.body.is_empty() {
         // Offerless INVITEs (offer in our 200, answer in the ACK) are not supported.
         return Err((488, "an SDP offer is required in the INVITE".into()));
@@ -360,9 +364,10 @@ fn offer_of(request: &Request) -> Result<NegotiatedMedia, (u16, String)> {
     }
     let text = std::str::from_utf8(&request.body)
         .map_err(|_| (400, "the SDP body is not UTF-8".to_string()))?;
-    sdp::negotiate(text).map_err(|e| {
+    sdp::negotiate(text, srtp).map_err(|e| {
         let status = match e {
             SdpError::Empty | SdpError::Malformed { .. } | SdpError::BadAddress(_) => 400,
+            SdpError::NoRandomness => 500,
             _ => 488,
         };
         (status, e.to_string())

@@ -9,7 +9,9 @@ the call to be established, presses the menu key and then the code, each as RFC 
 telephone-events, and waits for hotline to hang up.
 
 Usage: baresip_call.py --target sip:8@127.0.0.1:5060 --from 0912345678 \
-           --menu 8 --code 0123456789# --workdir DIR
+           --menu 8 --code 0123456789# --workdir DIR [--menc srtp|srtp-mand]
+--menc encrypts the media with baresip's srtp module and SDES keys: `srtp` offers
+RTP/AVP with a=crypto (SRTP if the answer takes it), `srtp-mand` offers RTP/SAVP.
 It prints the path of the recording (the caller's received audio) on success and
 exits 1 with a reason otherwise.
 """
@@ -74,6 +76,17 @@ snd_path {recdir}
         f.write(f"<sip:{user}@127.0.0.1>;regint=0;audio_codecs=PCMU,PCMA\n")
 
 
+def add_media_encryption(confdir, menc):
+    """SDES-keyed SRTP (`--menc`): the srtp module, and the account's mediaenc."""
+    with open(os.path.join(confdir, "config"), "a") as f:
+        f.write("module srtp.so\n")
+    path = os.path.join(confdir, "accounts")
+    with open(path) as f:
+        account = f.read().rstrip("\n")
+    with open(path, "w") as f:
+        f.write(f"{account};mediaenc={menc}\n")
+
+
 class Ctrl:
     """ctrl_tcp client: netstrings ("<len>:<json>,") both ways."""
 
@@ -133,6 +146,7 @@ def main():
     ap.add_argument("--code", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--timeout", type=float, default=90)
+    ap.add_argument("--menc", choices=["srtp", "srtp-mand"])
     args = ap.parse_args()
 
     work = os.path.abspath(args.workdir)
@@ -143,6 +157,8 @@ def main():
     mic = os.path.join(work, "silence.wav")
     write_silence(mic, 300)
     write_config(confdir, free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM), mic, recdir, args.user)
+    if args.menc:
+        add_media_encryption(confdir, args.menc)
 
     deadline = time.monotonic() + args.timeout
     events = open(os.path.join(work, "events.log"), "w")
