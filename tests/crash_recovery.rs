@@ -4,37 +4,18 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
-use support::binary::{export, hotline, json_field};
+use support::binary::{Serving, export, hotline};
 use support::sip_uac::{Uac, sdp_offer};
 
-/// Starts `hotline serve` and reads its log until it says where SIP listens.
 fn serve(db_url: &str) -> (Child, SocketAddr) {
-    let mut child = hotline(db_url)
-        .arg("serve")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hotline serve");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("hotline serve exited before listening")
-            .expect("read log");
-        if line.contains("hotline is listening")
-            && let Some(addr) = json_field(&line, "sip_addr")
-        {
-            break addr.parse().expect("sip_addr is a socket address");
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    let mut command = hotline(db_url);
+    command.arg("serve");
+    let serving = Serving::start(command);
+    (serving.child, serving.sip)
 }
 
 #[tokio::test]

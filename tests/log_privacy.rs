@@ -5,12 +5,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::binary::{hotline, json_field};
+use support::binary::{Serving, hotline};
 
 const OWNER: &str = "0912345678";
 const STRANGER: &str = "0987654321";
@@ -27,41 +24,14 @@ const PERSONAL: [&str; 6] = [
     "001085012345",
 ];
 
-struct Served {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    sip: String,
-}
-
-fn serve(db_url: &str, personal_data: bool) -> Served {
-    let mut child = hotline(db_url)
+fn serve(db_url: &str, personal_data: bool) -> Serving {
+    let mut command = hotline(db_url);
+    command
         .arg("serve")
         .env("HOTLINE_LOG__FILTER", "debug")
         .env("HOTLINE_SIP__LOG_MESSAGES", "true")
-        .env("HOTLINE_LOG__PERSONAL_DATA", personal_data.to_string())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hotline serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let log = Arc::new(Mutex::new(String::new()));
-    let sip = loop {
-        let line = lines.next().expect("serve exited early").unwrap();
-        log.lock().unwrap().push_str(&line);
-        if line.contains("hotline is listening")
-            && let Some(addr) = json_field(&line, "sip_addr")
-        {
-            break addr;
-        }
-    };
-    let kept = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let mut log = kept.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-    Served { child, log, sip }
+        .env("HOTLINE_LOG__PERSONAL_DATA", personal_data.to_string());
+    Serving::start(command)
 }
 
 /// Serves one reset and one mismatch; the whole log.
@@ -100,7 +70,7 @@ fn log_of_two_calls(personal_data: bool) -> String {
             "tools",
             "load",
             "--target",
-            &served.sip,
+            &served.sip.to_string(),
             "--calls",
             "2",
             "--concurrent",
@@ -120,7 +90,7 @@ fn log_of_two_calls(personal_data: bool) -> String {
         .status();
     served.child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    served.log.lock().unwrap().clone()
+    served.log_text()
 }
 
 #[test]

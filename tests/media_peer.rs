@@ -19,7 +19,7 @@ use tokio::time::{sleep, timeout};
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const DTMF_PT: u8 = 101;
 
-/// Writes all 24 clips as 8 kHz mono 16-bit WAVs: each a tone of its own frequency plus a little
+/// Writes every clip as 8 kHz mono 16-bit WAVs: each a tone of its own frequency plus a little
 /// noise of its own seed, so no two clips share a frame. New-password is a long one (1 s) so a
 /// barge-in can cut it; the others are 100-200 ms to keep the test quick.
 fn write_prompts(dir: &Path) {
@@ -76,6 +76,7 @@ async fn call(codec: Codec) -> Call {
         telephone_event_pt: Some(DTMF_PT),
         dtmf: DtmfSources::choose(DtmfMode::Auto, Some(DTMF_PT)),
         sources: SourcePolicy::SdpOnly,
+        srtp: None,
     };
     let pump = MediaPump::start(1, ThreadPriority::INHERITED, Arc::clone(&library)).unwrap();
     let (media, events) = pump.spawn(socket, lease, params);

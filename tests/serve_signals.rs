@@ -3,84 +3,20 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::binary::{export, hotline, json_field};
+use support::binary::{Serving, export, hotline};
 use support::sip_uac::{Uac, sdp_offer};
-use tokio::time::{Instant, sleep};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A running `hotline serve`, and its log as it comes.
-struct Serving {
-    child: Child,
-    sip: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
 fn serve(db_url: &str, drain_seconds: u64) -> Serving {
-    let mut child = hotline(db_url)
+    let mut command = hotline(db_url);
+    command
         .env("HOTLINE_SERVER__DRAIN_SECONDS", drain_seconds.to_string())
-        .arg("serve")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hotline serve");
-    let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
-    let sip = loop {
-        let line = lines
-            .next()
-            .expect("hotline serve exited before listening")
-            .expect("read log");
-        if line.contains("hotline is listening")
-            && let Some(addr) = json_field(&line, "sip_addr")
-        {
-            break addr.parse().expect("sip_addr is a socket address");
-        }
-    };
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let kept = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            kept.lock().unwrap().push(line);
-        }
-    });
-    Serving { child, sip, log }
-}
-
-impl Serving {
-    fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    async fn exit_status(&mut self) -> ExitStatus {
-        let until = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < until, "hotline serve did not exit");
-            sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn wait_log(&self, text: &str) -> String {
-        let until = Instant::now() + WAIT;
-        loop {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(text)) {
-                return line.clone();
-            }
-            assert!(Instant::now() < until, "no {text:?} in the log");
-            sleep(Duration::from_millis(20)).await;
-        }
-    }
+        .arg("serve");
+    Serving::start(command)
 }
 
 async fn place_call(sip: SocketAddr) -> Uac {

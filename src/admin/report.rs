@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::period::{Bound, period};
 use crate::config::Config;
-use crate::store::{ReportGroup, ReportLine, thousands};
+use crate::store::{ReportGroup, ReportLine, fold_open_calls, thousands};
 
 /// The CSV header after the group's column (`day`, `node` or `outcome`): billing tools rely on
 /// it, new columns go at the end.
@@ -123,17 +123,9 @@ fn totals(lines: &[ReportLine]) -> Vec<ReportLine> {
             }),
         }
     }
+    // Sorted, the open calls' currency-less line comes first, as folding wants it.
     totals.sort_by(|a, b| a.currency.cmp(&b.currency));
-    if let [open, billed] = totals.as_slice()
-        && open.currency.is_empty()
-    {
-        let merged = ReportLine {
-            calls: open.calls + billed.calls,
-            ..billed.clone()
-        };
-        return vec![merged];
-    }
-    totals
+    fold_open_calls(totals)
 }
 
 #[cfg(test)]

@@ -20,8 +20,9 @@ use crate::domain::{LocalOffset, NodeId};
 use crate::ivr::Entry;
 use crate::media::SourcePolicy;
 use crate::media::dtmf::DtmfMode;
+use crate::media::srtp::SrtpMode;
 use crate::overload::CallLimits;
-use crate::sip::AllowedPeers;
+use crate::sip::{AllowedPeers, TransferTarget};
 
 /// Everything `hotline` can be told, section by section.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -134,6 +135,10 @@ pub struct MediaSection {
     /// IP after 4 consecutive valid packets, and sends its RTP there. Off: strict RTP, the SDP
     /// address only. Either way RTP from anywhere else is dropped (docs/integrators.md).
     pub symmetric_rtp: bool,
+    /// SRTP with SDES keys (RFC 4568 `a=crypto`): `optional` answers an offer that brings keys
+    /// with SRTP and one without with plain RTP; `required` refuses a plain offer with 488;
+    /// `off` answers plain RTP only and refuses an RTP/SAVP-only offer with 488.
+    pub srtp: SrtpMode,
     /// Threads that send and receive every call's RTP (0: one per core).
     pub threads: usize,
     /// Their SCHED_FIFO priority (1–99), so that nothing else on the machine delays a frame;
@@ -176,6 +181,9 @@ pub struct IvrSection {
     /// A call still up after this long is ended, whatever it is doing: a safety net so a stuck
     /// call can never keep billing the caller.
     pub max_call_seconds: u64,
+    /// Where "press 0 for an agent" transfers the call (REFER), e.g. `sip:agents@pbx.example`.
+    /// Unset: no agent is offered and 0 is an ordinary wrong key at the menu.
+    pub operator_uri: Option<TransferTarget>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -281,6 +289,7 @@ impl Default for MediaSection {
             dtmf: DtmfMode::Auto,
             dtmf_by_peer: BTreeMap::new(),
             symmetric_rtp: true,
+            srtp: SrtpMode::Optional,
             threads: 0,
             realtime_priority: 10,
             thread_nice: -10,
@@ -323,6 +332,7 @@ impl Default for IvrSection {
             menu_tries: 3,
             code_tries: 3,
             max_call_seconds: 600,
+            operator_uri: None,
         }
     }
 }

@@ -172,6 +172,9 @@ fn a_bad_value_names_its_key_in_one_line() {
         "the error must not echo the secret: {e}"
     );
 
+    let e = error_of(None, &[("HOTLINE_IVR__OPERATOR_URI", "tel:+842838000000")]);
+    assert_eq!(e.key, "ivr.operator_uri");
+    assert!(e.to_string().contains("sip: or sips:"), "{e}");
     let e = error_of(None, &[("HOTLINE_IVR__CODE_TRIES", "0")]);
     assert_eq!(e.key, "ivr.code_tries");
 
@@ -509,4 +512,17 @@ fn a_stream_listener_outside_loopback_needs_allowed_peers() {
     assert_eq!(err.key, "sip.allowed_peers");
     let err = load_in_jail(None, &[("HOTLINE_SIP__TCP_LISTEN", "[::1]:5060")]).unwrap_err();
     assert_eq!(err.key, "sip.tcp_listen");
+}
+
+#[test]
+fn srtp_defaults_to_optional_and_a_bad_value_names_the_key() {
+    use crate::media::srtp::SrtpMode;
+    assert_eq!(Config::default().media.srtp, SrtpMode::Optional);
+    let required = load_in_jail(Some("[media]\nsrtp = \"required\"\n"), &[]).unwrap();
+    assert_eq!(required.media.srtp, SrtpMode::Required);
+    let env = load_in_jail(None, &[("HOTLINE_MEDIA__SRTP", "off")]).unwrap();
+    assert_eq!(env.media.srtp, SrtpMode::Off);
+    let bad = load_in_jail(Some("[media]\nsrtp = \"yes\"\n"), &[]).unwrap_err();
+    assert_eq!(bad.key, "media.srtp");
+    assert!(bad.problem.contains("required"), "{bad}");
 }

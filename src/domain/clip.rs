@@ -17,10 +17,15 @@ pub enum Prompt {
     Anonymous,
     TooManyAttempts,
     SystemBusy,
+    /// "Press 0 to talk to an agent": added to the menu and offers only when
+    /// `ivr.operator_uri` is set.
+    OperatorOffer,
+    /// "Agents are busy, please call again later": a transfer that did not go through.
+    AgentsBusy,
 }
 
 impl Prompt {
-    pub const ALL: [Prompt; 14] = [
+    pub const ALL: [Prompt; 16] = [
         Prompt::Welcome,
         Prompt::RateNotice,
         Prompt::Menu,
@@ -35,6 +40,8 @@ impl Prompt {
         Prompt::Anonymous,
         Prompt::TooManyAttempts,
         Prompt::SystemBusy,
+        Prompt::OperatorOffer,
+        Prompt::AgentsBusy,
     ];
 
     /// The file stem: `welcome` is `welcome.wav`.
@@ -54,6 +61,8 @@ impl Prompt {
             Prompt::Anonymous => "anonymous",
             Prompt::TooManyAttempts => "too_many_attempts",
             Prompt::SystemBusy => "system_busy",
+            Prompt::OperatorOffer => "operator_offer",
+            Prompt::AgentsBusy => "agents_busy",
         }
     }
 }
@@ -104,9 +113,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn there_are_24_distinct_clip_files() {
+    fn there_are_26_distinct_clip_files() {
         let paths: std::collections::BTreeSet<_> = Clip::all().map(Clip::relative_path).collect();
-        assert_eq!(paths.len(), 24);
+        assert_eq!(paths.len(), 26);
         assert!(paths.contains("digits/0.wav") && paths.contains("too_many_attempts.wav"));
     }
 

@@ -23,13 +23,19 @@ pub enum Outcome {
     Abandoned,
     /// The service failed (database down, media error).
     Error,
+    /// The caller asked for an agent (key 0, `ivr.operator_uri`) and the PBX reported the
+    /// transfer done (a `NOTIFY` with a 2xx sipfrag); our leg was then hung up.
+    Transferred,
+    /// The caller asked for an agent but the transfer was refused, failed or went unanswered for
+    /// 10 s: they heard "agents are busy" and goodbye.
+    TransferFailed,
     /// The service stopped under the call: hung up at the end of a drain (or on a second stop
     /// signal), or closed at start-up after a crash left the CDR open.
     Interrupted,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Reset,
         Outcome::Mismatch,
         Outcome::InvalidCode,
@@ -39,6 +45,8 @@ impl Outcome {
         Outcome::TooManyAttempts,
         Outcome::Abandoned,
         Outcome::Error,
+        Outcome::Transferred,
+        Outcome::TransferFailed,
         Outcome::Interrupted,
     ];
 
@@ -53,6 +61,8 @@ impl Outcome {
             Outcome::TooManyAttempts => "too_many_attempts",
             Outcome::Abandoned => "abandoned",
             Outcome::Error => "error",
+            Outcome::Transferred => "transferred",
+            Outcome::TransferFailed => "transfer_failed",
             Outcome::Interrupted => "interrupted",
         }
     }

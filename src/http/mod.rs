@@ -1,6 +1,7 @@
 //! The operator's HTTP listener (`http.listen`): `/metrics` for Prometheus, `/healthz` and
-//! `/readyz` for orchestrators and load balancers. It runs beside SIP on the same runtime, is
-//! started by the server once the prompts are loaded and the database opened, and stops with it.
+//! `/readyz` for orchestrators and load balancers, and `/`, a status page for a person. It runs
+//! beside SIP on the same runtime, is started by the server once the prompts are loaded and the
+//! database opened, and stops with it.
 //!
 //! Readiness is the admission gate's (src/admission.rs), the same answer the SIP side gives an
 //! OPTIONS probe: a node Kamailio would take out of rotation is not ready for anyone else either.
@@ -19,6 +20,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+mod status;
+mod status_chart;
+mod status_page;
+
+pub use status::StatusSource;
+
 use crate::admission::AdmissionGate;
 use crate::telemetry::NodeGauges;
 
@@ -28,6 +35,7 @@ pub struct Endpoints {
     pub admission: AdmissionGate,
     pub gauges: NodeGauges,
     pub metrics: PrometheusHandle,
+    pub status: StatusSource,
 }
 
 /// The listener, serving until stopped.
@@ -77,6 +85,7 @@ impl HttpServer {
 
 fn router(endpoints: Endpoints) -> Router {
     Router::new()
+        .route("/", get(status::status_page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -61,6 +61,12 @@ pub struct FlowConfig {
     pub menu_tries: u32,
     /// Failed code entries (wrong length or silence) before the flow says goodbye.
     pub code_tries: u32,
+    /// Offer "press 0 for an agent" (`ivr.operator_uri` is set): the driver knows where to
+    /// transfer to; the flow only needs to know that it may.
+    pub offer_operator: bool,
+    /// How long a transfer may go without a final NOTIFY before the caller is told that the
+    /// agents are busy. A 202 to the REFER says only that the PBX will try.
+    pub transfer_timeout: Duration,
 }
 
 impl Default for FlowConfig {
@@ -72,6 +78,8 @@ impl Default for FlowConfig {
             inter_digit_timeout: Duration::from_secs(5),
             menu_tries: 3,
             code_tries: 3,
+            offer_operator: false,
+            transfer_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -100,6 +108,9 @@ impl FlowConfig {
         if self.inter_digit_timeout.is_zero() {
             return Err(FlowConfigError::ZeroTimeout("inter_digit_timeout"));
         }
+        if self.transfer_timeout.is_zero() {
+            return Err(FlowConfigError::ZeroTimeout("transfer_timeout"));
+        }
         Ok(())
     }
 }
@@ -127,6 +138,11 @@ mod tests {
         assert_eq!(c.first_digit_timeout, Duration::from_secs(10));
         assert_eq!(c.inter_digit_timeout, Duration::from_secs(5));
         assert_eq!((c.menu_tries, c.code_tries), (3, 3));
+        assert!(
+            !c.offer_operator,
+            "no transfer unless ivr.operator_uri is set"
+        );
+        assert_eq!(c.transfer_timeout, Duration::from_secs(10));
         assert_eq!(c.validate(), Ok(()));
     }
 

@@ -22,8 +22,22 @@ pub enum Event {
     CallerChecked { locked_out: bool },
     /// The answer to [`Action::Verify`].
     Verified(Verification),
+    /// News of the transfer asked for by [`Action::Transfer`].
+    Transfer(TransferReport),
     /// The caller hung up or the call was torn down.
     HungUp,
+}
+
+/// How a transfer to an agent is going, from the REFER's answer and the NOTIFYs that follow it
+/// (RFC 3515). Only a final NOTIFY decides: a 202 to the REFER says only that the PBX will try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferReport {
+    /// Still trying: the REFER was accepted, or a NOTIFY carried a provisional status.
+    Trying,
+    /// A NOTIFY carried a 2xx: the caller is with an agent; our leg is no longer needed.
+    Succeeded,
+    /// The REFER was refused (or never answered), or a NOTIFY carried a final failure.
+    Failed,
 }
 
 /// The result of checking a keyed account against the caller, done by the driver with the store.
@@ -47,6 +61,8 @@ pub enum TimerId {
     FirstDigit,
     /// Waiting for the next key of a code being entered.
     InterDigit,
+    /// Waiting for the final word on a transfer to an agent.
+    Transfer,
 }
 
 /// Something the driver must do, in the order given.
@@ -67,6 +83,9 @@ pub enum Action {
     /// Check limits, look the account up, match the caller, and on a match reset and store a new
     /// password; answer with [`Event::Verified`].
     Verify(AccountKey),
+    /// Transfer the call to the configured agent address (REFER); answer with
+    /// [`Event::Transfer`]. The flow never says where to: that is fixed in configuration.
+    Transfer,
     /// How the call ended, for the CDR. Emitted exactly once, as soon as it is known.
     Outcome(Outcome),
     /// End the call (send BYE).
@@ -95,6 +114,7 @@ impl fmt::Debug for Action {
             Action::Verify(AccountKey::PersonalId(_)) => {
                 f.write_str("Verify(PersonalId(************))")
             }
+            Action::Transfer => f.write_str("Transfer"),
             Action::Outcome(outcome) => f.debug_tuple("Outcome").field(outcome).finish(),
             Action::Hangup => f.write_str("Hangup"),
         }

@@ -7,12 +7,17 @@
 //! keeps it: a digit re-arms the inter-digit timer, `#` and `*` lead to a new prompt or to
 //! verification, and A–D change nothing at all. So a key that barges in and leaves no digit
 //! never needs a timer of its own.
+//!
+//! When an agent is configured (`FlowConfig::offer_operator`), key 0 transfers the call; see
+//! the `operator` module for where it is offered and how a transfer ends.
 
 use std::mem;
 
 use super::code_entry::CodeEntry;
 use super::{Action, Entry, Event, FlowConfig, TimerId, Verification};
 use crate::domain::{Clip, Digit, Outcome, Password, PhoneNumber, PlaybackId, Prompt};
+
+mod operator;
 
 /// Where the call is. Whether a prompt is playing is tracked apart (`Flow::playing`), because
 /// the same step both plays and listens.
@@ -26,6 +31,11 @@ enum Step {
     CheckingCaller,
     /// Collecting the code.
     Code,
+    /// Offering an agent once more before goodbye (after a mismatch, or once the code tries are
+    /// used up): only 0 is listened for. Without it the call ends as `otherwise`.
+    Offering { otherwise: Outcome },
+    /// Waiting for the PBX to say whether the transfer to an agent went through.
+    Transferring,
     /// Waiting for the driver to verify the code (and reset the password).
     Verifying,
     /// The last announcement is playing; hang up when it ends.
@@ -112,6 +122,8 @@ impl Flow {
                 self.on_verified(verification)
             }
             Event::Verified(_) => {}
+            Event::Transfer(report) if self.step == Step::Transferring => self.on_transfer(report),
+            Event::Transfer(_) => {}
         }
         mem::take(&mut self.out)
     }
@@ -140,7 +152,10 @@ impl Flow {
     #[cfg(test)]
     pub(super) fn is_stuck(&self) -> bool {
         match self.step {
-            Step::Menu | Step::Code => self.playing.is_none() && self.armed.is_none(),
+            Step::Menu | Step::Code | Step::Offering { .. } => {
+                self.playing.is_none() && self.armed.is_none()
+            }
+            Step::Transferring => self.armed.is_none(),
             Step::Closing => self.playing.is_none(),
             Step::Ringing | Step::CheckingCaller | Step::Verifying | Step::Finished => false,
         }
@@ -154,7 +169,7 @@ impl Flow {
         match self.config.entry {
             Entry::Menu => {
                 self.step = Step::Menu;
-                self.play(&[Prompt::Menu]);
+                self.play_menu(None);
             }
             Entry::Code => self.enter_branch_8(),
         }
@@ -174,15 +189,20 @@ impl Flow {
                 self.disarm();
                 if digit == Digit::D8 {
                     self.enter_branch_8();
+                } else if digit == Digit::D0 && self.config.offer_operator {
+                    self.transfer();
                 } else {
                     self.menu_failed(Failure::Wrong);
                 }
             }
             Step::Code => self.on_code_digit(digit),
-            // Keys are not input while we wait for the store or make the last announcement.
+            Step::Offering { .. } => self.on_offer_digit(digit),
+            // Keys are not input while we wait for the store or the PBX, or make the last
+            // announcement.
             Step::Ringing
             | Step::CheckingCaller
             | Step::Verifying
+            | Step::Transferring
             | Step::Closing
             | Step::Finished => {}
         }
@@ -211,14 +231,18 @@ impl Flow {
     fn on_playback_finished(&mut self) {
         match self.step {
             // The timer for the first key starts only once the question has been asked in full.
-            Step::Menu | Step::Code => {
+            Step::Menu | Step::Code | Step::Offering { .. } => {
                 self.arm(TimerId::FirstDigit, self.config.first_digit_timeout)
             }
             Step::Closing => {
                 self.out.push(Action::Hangup);
                 self.step = Step::Finished;
             }
-            Step::Ringing | Step::CheckingCaller | Step::Verifying | Step::Finished => {}
+            Step::Ringing
+            | Step::CheckingCaller
+            | Step::Verifying
+            | Step::Transferring
+            | Step::Finished => {}
         }
     }
 
@@ -228,6 +252,8 @@ impl Flow {
             Step::Code if self.entry.is_empty() => self.code_failed(Failure::Silence),
             // A pause after some digits ends the entry as `#` would.
             Step::Code => self.submit_code(),
+            Step::Offering { otherwise } => self.conclude(otherwise, &[Prompt::Goodbye]),
+            Step::Transferring => self.transfer_failed(),
             _ => {}
         }
     }
@@ -263,7 +289,7 @@ impl Flow {
         if self.menu_failures >= self.config.menu_tries {
             self.conclude(outcome, &[Prompt::Goodbye]);
         } else {
-            self.play(&[prompt, Prompt::Menu]);
+            self.play_menu(Some(prompt));
         }
     }
 
@@ -286,7 +312,7 @@ impl Flow {
             Failure::Wrong => (Outcome::InvalidCode, &[Prompt::InvalidCode]),
         };
         if self.code_failures >= self.config.code_tries {
-            self.conclude(outcome, &[Prompt::Goodbye]);
+            self.end_or_offer_operator(outcome, &[]);
         } else {
             self.ask_for_code(retry);
         }
@@ -296,7 +322,7 @@ impl Flow {
         match verification {
             Verification::Reset(password) => self.read_password(password),
             Verification::Mismatch => {
-                self.conclude(Outcome::Mismatch, &[Prompt::Mismatch, Prompt::Goodbye])
+                self.end_or_offer_operator(Outcome::Mismatch, &[Prompt::Mismatch])
             }
             Verification::TooManyAttempts => self.conclude(
                 Outcome::TooManyAttempts,

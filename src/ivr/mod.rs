@@ -1,5 +1,5 @@
 //! The call flow of branch 8: greet, (ask for 8,) collect the insurance code, have it verified,
-//! read the new password twice, hang up.
+//! read the new password twice, hang up. When an agent is configured, key 0 transfers the call.
 //!
 //! It is written sans-I/O: a [`Flow`] is a plain value that takes [`Event`]s and returns
 //! [`Action`]s. It never reads a clock, never sleeps, never touches the network or the
@@ -31,5 +31,5 @@ mod flow;
 mod tests;
 
 pub use config::{Entry, EntryError, FlowConfig, FlowConfigError};
-pub use event::{Action, Event, TimerId, Verification};
+pub use event::{Action, Event, TimerId, TransferReport, Verification};
 pub use flow::Flow;

@@ -16,6 +16,7 @@ pub mod pump;
 pub mod rtp;
 pub mod session;
 pub mod source_filter;
+pub mod srtp;
 
 pub use codec::{Codec, FRAME_SAMPLES, Frame};
 pub use dtmf::{Rfc4733Receiver, TelephoneEvent};

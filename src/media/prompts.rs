@@ -435,7 +435,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_good_dir(dir.path());
         let report = check(dir.path()).unwrap();
-        assert_eq!(report.clips.len(), 24);
+        assert_eq!(report.clips.len(), 26);
         let digit = report
             .clips
             .iter()
@@ -531,7 +531,7 @@ pub(crate) mod tests {
     fn an_empty_directory_lists_all_24_files_as_missing() {
         let dir = tempfile::tempdir().unwrap();
         let errors = check(dir.path()).unwrap_err();
-        assert_eq!(errors.0.len(), 24);
+        assert_eq!(errors.0.len(), 26);
         assert!(errors.0.iter().all(|e| e.problem == PromptProblem::Missing));
     }
 

@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Every packet passes the call's [`SourceFilter`] before any detector sees it, and the filter
-//! also says where our frames go (strict and symmetric RTP, see [`super::source_filter`]).
+//! also says where our frames go (strict and symmetric RTP, see [`super::source_filter`]). On
+//! an SRTP call ([`super::srtp`]) a packet must authenticate before the filter sees it, and
+//! every frame is protected in the send buffer it was built in.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -34,6 +36,7 @@ use super::prompts::PromptLibrary;
 use super::pump::{MediaCounters, MediaPump};
 use super::rtp::{IncomingRtp, MAX_PACKET, RtpSender};
 use super::source_filter::{SourceFilter, SourcePolicy, Verdict};
+use super::srtp::SrtpSession;
 use crate::domain::{Clip, Digit, PlaybackId};
 use crate::udp_batch::{self, RecvBatch};
 
@@ -49,7 +52,7 @@ const RECEIVE_EVERY_TICKS: u8 = 2;
 const MAX_DATAGRAMS_PER_READ: usize = 16;
 
 /// What the SDP negotiation decided for this call's media.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct MediaParams {
     /// The `c=`/`m=` address of the caller's SDP.
     pub remote: SocketAddr,
@@ -64,13 +67,17 @@ pub struct MediaParams {
     pub dtmf: DtmfSources,
     /// Who may send the call's RTP besides its SDP address (`media.symmetric_rtp`).
     pub sources: SourcePolicy,
+    /// The call's SRTP contexts when it is encrypted: every packet we send is protected, and
+    /// every packet received must authenticate before the source filter sees it.
+    pub srtp: Option<SrtpSession>,
 }
 
 /// What a session saw, handed to the call when it ends ([`MediaHandle::shutdown`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MediaReport {
     /// RTP packets the source filter dropped: from strangers, or from a source still proving
-    /// itself before a latch.
+    /// itself before a latch; and, on an SRTP call, packets that failed authentication or
+    /// replay checks.
     pub rtp_dropped: u64,
     /// The source the call latched to, when it was not the SDP address (a caller behind NAT).
     pub latched_to: Option<SocketAddr>,
@@ -213,6 +220,7 @@ impl MediaPump {
             counters: self.counters(),
             codec: params.codec,
             sender: RtpSender::new(params.payload_type),
+            srtp: params.srtp,
             player: Player::new(),
             keys: Keys {
                 rfc4733: params.dtmf.rfc4733_pt.map(Rfc4733Receiver::new),
@@ -233,6 +241,7 @@ impl MediaPump {
                     params.sources,
                     [Some(params.payload_type), params.telephone_event_pt],
                 ),
+                srtp_rejected: 0,
                 report_to: Some(closed_tx),
             },
         };
@@ -254,6 +263,8 @@ impl MediaPump {
 /// a call that waited for it finds the port free.
 struct Sources {
     filter: SourceFilter,
+    /// Packets that failed SRTP authentication or the replay check: dropped like strangers'.
+    srtp_rejected: u64,
     report_to: Option<oneshot::Sender<MediaReport>>,
 }
 
@@ -261,7 +272,7 @@ impl Drop for Sources {
     fn drop(&mut self) {
         if let Some(to) = self.report_to.take() {
             let _ = to.send(MediaReport {
-                rtp_dropped: self.filter.dropped(),
+                rtp_dropped: self.filter.dropped() + self.srtp_rejected,
                 latched_to: self.filter.latched_elsewhere(),
             });
         }
@@ -294,6 +305,8 @@ pub(super) struct Session {
     counters: Arc<MediaCounters>,
     codec: Codec,
     sender: RtpSender,
+    /// `None` on a plain RTP call.
+    srtp: Option<SrtpSession>,
     player: Player,
     keys: Keys,
     /// Ticks until the socket is read next (see [`RECEIVE_EVERY_TICKS`]).
@@ -334,7 +347,7 @@ impl Session {
         self.ticks_to_receive -= 1;
         if self.ticks_to_receive == 0 {
             self.ticks_to_receive = RECEIVE_EVERY_TICKS;
-            self.receive(&mut scratch.received, now);
+            self.receive(scratch, now);
         }
         if let Some(dtmf) = self.keys.rfc4733.as_mut() {
             // A press whose end packets were all lost is delivered once the event goes quiet.
@@ -352,8 +365,12 @@ impl Session {
 
     /// What the caller sent since the last read, up to [`MAX_DATAGRAMS_PER_READ`] datagrams in
     /// one system call.
-    fn receive(&mut self, batch: &mut RecvBatch, now: Instant) {
-        let dropped_before = self.sources.filter.dropped();
+    fn receive(&mut self, scratch: &mut Scratch, now: Instant) {
+        let dropped_before = self.sources.filter.dropped() + self.sources.srtp_rejected;
+        let Scratch {
+            received: batch,
+            packet: decrypted,
+        } = scratch;
         // Counted here and added to the pump's totals once per read: one atomic add per batch.
         let (mut admitted, mut by_rfc4733, mut by_inband) = (0u64, 0u64, 0u64);
         let Session {
@@ -363,11 +380,26 @@ impl Session {
             keys,
             events,
             span,
+            srtp,
             ..
         } = self;
         let read = batch.drain(socket, |datagram| {
+            let data = match srtp.as_mut() {
+                None => datagram.data,
+                // Decrypted in the shard's buffer; what does not authenticate, or comes again,
+                // is dropped and counted as a stranger's packet would be (what is not even
+                // RTP is not counted, as on a plain call).
+                Some(srtp) => match unprotect(srtp, datagram.data, decrypted) {
+                    Some(rtp) => rtp,
+                    None if IncomingRtp::parse(datagram.data).is_err() => return,
+                    None => {
+                        sources.srtp_rejected += 1;
+                        return;
+                    }
+                },
+            };
             // Not RTP (garbage, STUN, multiplexed RTCP…): nothing for us.
-            let Ok(rtp) = IncomingRtp::parse(datagram.data) else {
+            let Ok(rtp) = IncomingRtp::parse(data) else {
                 return;
             };
             match sources.filter.admit(datagram.source, &rtp) {
@@ -396,7 +428,7 @@ impl Session {
         add(&self.counters.rtp_received, admitted);
         add(&self.counters.keys_rfc4733, by_rfc4733);
         add(&self.counters.keys_inband, by_inband);
-        let dropped = self.sources.filter.dropped();
+        let dropped = self.sources.filter.dropped() + self.sources.srtp_rejected;
         if dropped != dropped_before {
             self.counters
                 .rtp_dropped
@@ -406,10 +438,30 @@ impl Session {
 
     fn send_frame(&mut self, library: &PromptLibrary, buf: &mut [u8; MAX_PACKET]) {
         let tick = self.player.next_frame(library, self.codec);
-        match self.sender.next_packet(tick.frame, buf) {
-            Ok(packet) => match self
+        let built = match self.sender.next_packet(tick.frame, buf) {
+            Ok(packet) => Some(packet.len()),
+            Err(e) => {
+                warn!(parent: &self.span, "cannot build RTP packet: {e}");
+                None
+            }
+        };
+        // Protected in place, in the same buffer: no copy, and nothing allocated here (inside,
+        // Debian's libsrtp2 sets up an NSS cipher context per packet).
+        let ready = match (built, self.srtp.as_mut()) {
+            (Some(len), Some(srtp)) => match srtp.outbound.protect(buf, len) {
+                Ok(len) => Some(len),
+                Err(e) => {
+                    warn!(parent: &self.span, "cannot protect an RTP packet: {e}");
+                    None
+                }
+            },
+            (built, None) => built,
+            (None, Some(_)) => None,
+        };
+        if let Some(len) = ready {
+            match self
                 .socket
-                .send_to(packet, self.sources.filter.destination())
+                .send_to(&buf[..len], self.sources.filter.destination())
             {
                 Ok(_) => add(&self.counters.rtp_sent, 1),
                 // A full send buffer: this frame is lost, the next one goes out on time.
@@ -417,8 +469,7 @@ impl Session {
                 Err(e) => {
                     debug!(parent: &self.span, "RTP send to {} failed: {e}", self.sources.filter.destination())
                 }
-            },
-            Err(e) => warn!(parent: &self.span, "cannot build RTP packet: {e}"),
+            }
         }
         if let Some(id) = tick.finished {
             let _ = self.events.send(MediaEvent::PlaybackFinished(id));
@@ -479,6 +530,14 @@ enum KeySource {
     Inband,
 }
 
+/// The caller's SRTP `datagram` authenticated and decrypted into `buf`, or `None` when it
+/// fails (a forgery, a replay, plain RTP, or more than a packet's worth of bytes).
+fn unprotect<'b>(srtp: &mut SrtpSession, datagram: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let copy = buf.get_mut(..datagram.len())?;
+    copy.copy_from_slice(datagram);
+    srtp.inbound.unprotect(copy).ok()
+}
+
 /// Adds to one of the pump's totals (no lock: a relaxed atomic add, skipped when nothing came).
 fn add(total: &AtomicU64, n: u64) {
     if n > 0 {
@@ -504,465 +563,4 @@ impl Inband {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::Prompt;
-    use crate::media::dtmf::{DtmfMode, TelephoneEvent};
-    use crate::media::ports::PortPool;
-    use crate::media::prompts::tests::test_library;
-    use crate::media::pump::MediaPump;
-    use std::net::{IpAddr, Ipv4Addr};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU16, Ordering};
-    use std::time::Duration;
-    use tokio::net::UdpSocket;
-    use tokio::time::{sleep, sleep_until, timeout};
-
-    const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    const CODEC: Codec = Codec::Pcmu;
-    const DTMF_PT: u8 = 101;
-
-    #[derive(Debug, Clone)]
-    struct Received {
-        seq: u16,
-        timestamp: u32,
-        ssrc: u32,
-        marker: bool,
-        payload_type: u8,
-        payload: Vec<u8>,
-    }
-
-    /// The far end: a loopback socket whose packets a background task collects, so the kernel
-    /// buffer never overflows however long a test runs.
-    struct Peer {
-        socket: Arc<UdpSocket>,
-        packets: mpsc::UnboundedReceiver<Received>,
-    }
-
-    impl Peer {
-        async fn new() -> Peer {
-            let socket = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
-            let (tx, packets) = mpsc::unbounded_channel();
-            let rx_socket = Arc::clone(&socket);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                while let Ok(len) = rx_socket.recv(&mut buf).await {
-                    let p = IncomingRtp::parse(&buf[..len]).unwrap();
-                    let r = Received {
-                        seq: p.seq,
-                        timestamp: p.timestamp,
-                        ssrc: p.ssrc,
-                        marker: p.marker,
-                        payload_type: p.payload_type,
-                        payload: p.payload.to_vec(),
-                    };
-                    if tx.send(r).is_err() {
-                        break;
-                    }
-                }
-            });
-            Peer { socket, packets }
-        }
-
-        fn addr(&self) -> SocketAddr {
-            self.socket.local_addr().unwrap()
-        }
-
-        async fn next(&mut self) -> Received {
-            timeout(Duration::from_secs(5), self.packets.recv())
-                .await
-                .expect("a packet within 5 s")
-                .expect("peer alive")
-        }
-
-        fn drain(&mut self) -> Vec<Received> {
-            std::iter::from_fn(|| self.packets.try_recv().ok()).collect()
-        }
-    }
-
-    fn is_silence(r: &Received) -> bool {
-        r.payload == CODEC.silence_frame()
-    }
-
-    /// What a test holds while its call runs: the pool and the pump must outlive the session.
-    struct Started {
-        pool: PortPool,
-        _pump: MediaPump,
-        handle: MediaHandle,
-        events: mpsc::UnboundedReceiver<MediaEvent>,
-        library: Arc<PromptLibrary>,
-    }
-
-    /// PCMU to `peer`, with telephone-event on `dtmf_pt` when it is offered.
-    fn params_to(peer: &Peer, dtmf_pt: Option<u8>) -> MediaParams {
-        MediaParams {
-            remote: peer.addr(),
-            codec: CODEC,
-            payload_type: CODEC.payload_type(),
-            telephone_event_pt: dtmf_pt,
-            dtmf: DtmfSources::choose(DtmfMode::Auto, dtmf_pt),
-            sources: SourcePolicy::Symmetric {
-                signalling_ip: LOCALHOST,
-            },
-        }
-    }
-
-    async fn start(peer: &Peer) -> Started {
-        // A block of ports of its own per test, so parallel tests never reuse each other's.
-        static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
-        let block = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) % 25;
-        let base = 40000 + (std::process::id() % 100) as u16 * 200 + block * 8;
-        let pool = PortPool::new(base, base + 6);
-        let (socket, lease) = pool.bind(LOCALHOST).unwrap();
-        let library = Arc::new(test_library());
-        let pump = MediaPump::start_on_runtime(1, Arc::clone(&library));
-        let (handle, events) = pump.spawn(socket, lease, params_to(peer, Some(DTMF_PT)));
-        Started {
-            pool,
-            _pump: pump,
-            handle,
-            events,
-            library,
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn sends_silence_with_consecutive_sequence_and_timestamps() {
-        let mut peer = Peer::new().await;
-        let _started = start(&peer).await;
-        let mut packets = Vec::new();
-        for _ in 0..20 {
-            packets.push(peer.next().await);
-        }
-        assert!(packets[0].marker);
-        for pair in packets.windows(2) {
-            assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1));
-            assert_eq!(pair[1].timestamp, pair[0].timestamp.wrapping_add(160));
-            assert_eq!(pair[1].ssrc, pair[0].ssrc);
-            assert!(!pair[1].marker);
-        }
-        assert!(packets.iter().all(|p| p.payload_type == 0 && is_silence(p)));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn plays_clips_byte_exact_then_silence_and_reports_the_finish() {
-        let mut peer = Peer::new().await;
-        let Started {
-            handle,
-            mut events,
-            library,
-            ..
-        } = start(&peer).await;
-        let clips = vec![
-            Clip::Prompt(Prompt::NewPassword),
-            Clip::Digit(2),
-            Clip::Digit(7),
-        ];
-        let expected: Vec<Vec<u8>> = clips
-            .iter()
-            .flat_map(|&c| library.frames(c, CODEC).iter().map(|f| f.to_vec()))
-            .collect();
-        peer.next().await;
-        handle.play(PlaybackId(3), clips);
-        let finished = timeout(Duration::from_secs(5), events.recv())
-            .await
-            .unwrap();
-        assert_eq!(finished, Some(MediaEvent::PlaybackFinished(PlaybackId(3))));
-        sleep(Duration::from_millis(100)).await;
-        let received = peer.drain();
-        let first = received.iter().position(|p| !is_silence(p)).unwrap();
-        assert!(received[..first].iter().all(is_silence));
-        let played: Vec<Vec<u8>> = received[first..first + expected.len()]
-            .iter()
-            .map(|p| p.payload.clone())
-            .collect();
-        assert_eq!(played, expected);
-        let after = &received[first + expected.len()..];
-        assert!(!after.is_empty() && after.iter().all(is_silence));
-        assert!(events.try_recv().is_err(), "one finish, no digit");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn stop_playback_switches_to_silence_without_a_finish() {
-        let mut peer = Peer::new().await;
-        let Started {
-            handle, mut events, ..
-        } = start(&peer).await;
-        handle.play(PlaybackId(1), vec![Clip::Prompt(Prompt::Welcome); 50]);
-        while is_silence(&peer.next().await) {}
-        handle.stop_playback();
-        sleep(Duration::from_millis(100)).await;
-        peer.drain();
-        for _ in 0..200 {
-            assert!(is_silence(&peer.next().await));
-        }
-        assert!(events.try_recv().is_err());
-    }
-
-    async fn send_event(socket: &UdpSocket, to: SocketAddr, seq: u16, e: TelephoneEvent) {
-        let payload = e.to_bytes();
-        let packet = rtp_rs::RtpPacketBuilder::new()
-            .payload_type(DTMF_PT)
-            .ssrc(77)
-            .sequence(seq.into())
-            .timestamp(123_456)
-            .marked(seq == 0)
-            .payload(&payload)
-            .build()
-            .unwrap();
-        socket.send_to(&packet, to).await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_telephone_event_is_reported_once() {
-        let peer = Peer::new().await;
-        let Started {
-            handle, mut events, ..
-        } = start(&peer).await;
-        let to = SocketAddr::new(LOCALHOST, handle.local_port());
-        for seq in 0..8u16 {
-            let e = TelephoneEvent {
-                event: 5,
-                end: seq >= 5,
-                volume: 10,
-                duration: 160 * (seq.min(4) + 1),
-            };
-            send_event(&peer.socket, to, seq, e).await;
-            sleep(Duration::from_millis(20)).await;
-        }
-        // Garbage and audio on the same port are ignored.
-        peer.socket.send_to(b"not rtp", to).await.unwrap();
-        let got = timeout(Duration::from_secs(1), events.recv())
-            .await
-            .unwrap();
-        assert_eq!(got, Some(MediaEvent::Digit(Digit::D5)));
-        sleep(Duration::from_secs(1)).await;
-        assert!(events.try_recv().is_err());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn dropping_the_handle_releases_the_port() {
-        let peer = Peer::new().await;
-        let Started {
-            pool,
-            _pump: pump,
-            handle,
-            ..
-        } = start(&peer).await;
-        let port = handle.local_port();
-        assert_eq!(pool.leased(), 1);
-        handle.shutdown().await;
-        assert_eq!(pool.leased(), 0);
-        std::net::UdpSocket::bind((LOCALHOST, port)).expect("the socket is closed");
-
-        let (socket, lease) = pool.bind(LOCALHOST).unwrap();
-        let (handle, _events) = pump.spawn(socket, lease, params_to(&peer, None));
-        drop(handle);
-        sleep(Duration::from_millis(45)).await;
-        assert_eq!(pool.leased(), 0, "a plain drop ends the session too");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn calls_on_one_shard_each_get_their_own_stream() {
-        let mut peers = [Peer::new().await, Peer::new().await, Peer::new().await];
-        let Started {
-            pool,
-            _pump: pump,
-            handle: first,
-            ..
-        } = start(&peers[0]).await;
-        let mut handles = vec![first];
-        for peer in &peers[1..] {
-            let (socket, lease) = pool.bind(LOCALHOST).unwrap();
-            handles.push(pump.spawn(socket, lease, params_to(peer, Some(DTMF_PT))).0);
-        }
-        sleep(Duration::from_secs(2)).await;
-        let mut ssrcs = Vec::new();
-        for peer in &mut peers {
-            let packets = peer.drain();
-            // Two seconds of frames, give or take the tick the session joined at.
-            assert!((99..=101).contains(&packets.len()), "{}", packets.len());
-            assert!(
-                packets
-                    .windows(2)
-                    .all(|p| p[1].seq == p[0].seq.wrapping_add(1))
-            );
-            ssrcs.push(packets[0].ssrc);
-        }
-        ssrcs.sort_unstable();
-        ssrcs.dedup();
-        assert_eq!(ssrcs.len(), 3, "a random SSRC per call");
-        // Ending one call leaves the others playing.
-        handles.remove(1).shutdown().await;
-        sleep(Duration::from_millis(200)).await;
-        peers.iter_mut().for_each(|p| drop(p.drain()));
-        sleep(Duration::from_millis(200)).await;
-        assert!(peers[0].drain().len() >= 9);
-        assert!(peers[1].drain().is_empty());
-        assert!(peers[2].drain().len() >= 9);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn commands_reach_only_their_own_call() {
-        let mut peers = [Peer::new().await, Peer::new().await];
-        let Started {
-            pool,
-            _pump: pump,
-            handle: _first,
-            events: mut first_events,
-            ..
-        } = start(&peers[0]).await;
-        let (socket, lease) = pool.bind(LOCALHOST).unwrap();
-        let (second, mut second_events) =
-            pump.spawn(socket, lease, params_to(&peers[1], Some(DTMF_PT)));
-        second.play(PlaybackId(9), vec![Clip::Prompt(Prompt::NewPassword)]);
-        let finished = timeout(Duration::from_secs(5), second_events.recv())
-            .await
-            .unwrap();
-        assert_eq!(finished, Some(MediaEvent::PlaybackFinished(PlaybackId(9))));
-        assert!(
-            peers[0].drain().iter().all(is_silence),
-            "the first call heard nothing of the second's prompt"
-        );
-        assert!(peers[1].drain().iter().any(|p| !is_silence(p)));
-        assert!(first_events.try_recv().is_err());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_burst_of_garbage_does_not_hide_a_key_press() {
-        let mut peer = Peer::new().await;
-        let Started {
-            handle, mut events, ..
-        } = start(&peer).await;
-        let to = SocketAddr::new(LOCALHOST, handle.local_port());
-        // Far more garbage than one tick reads (but not more than the socket buffer holds),
-        // then a key press: the press is still heard once, and the stream to the caller goes on.
-        for _ in 0..100 {
-            peer.socket.send_to(&[0x80u8; 172], to).await.unwrap();
-        }
-        for seq in 0..8u16 {
-            let e = TelephoneEvent {
-                event: 3,
-                end: seq >= 5,
-                volume: 10,
-                duration: 160 * (seq.min(4) + 1),
-            };
-            send_event(&peer.socket, to, seq, e).await;
-        }
-        let got = timeout(Duration::from_secs(5), events.recv())
-            .await
-            .unwrap();
-        assert_eq!(got, Some(MediaEvent::Digit(Digit::D3)));
-        sleep(Duration::from_secs(1)).await;
-        assert!(events.try_recv().is_err(), "one press, one digit");
-        assert!(
-            peer.drain().len() >= 50,
-            "a second of frames kept going out"
-        );
-    }
-
-    /// Another loopback address: neither the SDP's nor the signalling IP of the test calls.
-    const STRANGER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 7));
-
-    /// Eight packets of a press of `key` from `socket`: a perfect stream, one SSRC.
-    async fn press_from(socket: &UdpSocket, to: SocketAddr, key: u8) {
-        for seq in 0..8u16 {
-            let e = TelephoneEvent {
-                event: key,
-                end: seq >= 5,
-                volume: 10,
-                duration: 160 * (seq.min(4) + 1),
-            };
-            send_event(socket, to, seq, e).await;
-            sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_strangers_key_press_is_dropped_counted_and_never_answered() {
-        let peer = Peer::new().await;
-        let Started {
-            _pump: pump,
-            handle,
-            mut events,
-            ..
-        } = start(&peer).await;
-        let to = SocketAddr::new(LOCALHOST, handle.local_port());
-        let stranger = UdpSocket::bind((STRANGER, 0)).await.unwrap();
-        press_from(&stranger, to, 9).await;
-        sleep(Duration::from_millis(200)).await;
-        assert!(
-            events.try_recv().is_err(),
-            "the stranger's key was not heard"
-        );
-        // The caller's own press still is.
-        press_from(&peer.socket, to, 4).await;
-        let got = timeout(Duration::from_secs(1), events.recv())
-            .await
-            .unwrap();
-        assert_eq!(got, Some(MediaEvent::Digit(Digit::D4)));
-        let mut buf = [0u8; 2048];
-        let reply = timeout(Duration::from_millis(200), stranger.recv(&mut buf)).await;
-        assert!(reply.is_err(), "nothing was sent to the stranger");
-        assert_eq!(pump.counters().rtp_dropped(), 8);
-        let report = handle.shutdown().await;
-        assert_eq!(report.rtp_dropped, 8);
-        assert_eq!(report.latched_to, None);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_caller_behind_nat_is_latched_to_and_hears_the_stream_from_then_on() {
-        // The SDP names `private`; the caller's packets come from `public`, another port of
-        // the signalling IP, as through a NAT.
-        let mut private = Peer::new().await;
-        let mut public = Peer::new().await;
-        let Started { handle, .. } = start(&private).await;
-        let to = SocketAddr::new(LOCALHOST, handle.local_port());
-        private.next().await;
-        assert!(
-            public.drain().is_empty(),
-            "before the latch, frames go to the SDP"
-        );
-        for seq in 0..6u16 {
-            let packet = rtp_rs::RtpPacketBuilder::new()
-                .payload_type(CODEC.payload_type())
-                .ssrc(0xC0FFEE)
-                .sequence(seq.into())
-                .timestamp(u32::from(seq) * 160)
-                .payload(CODEC.silence_frame())
-                .build()
-                .unwrap();
-            public.socket.send_to(&packet, to).await.unwrap();
-            sleep(Duration::from_millis(20)).await;
-        }
-        sleep(Duration::from_millis(100)).await;
-        private.drain();
-        public.drain();
-        sleep(Duration::from_millis(200)).await;
-        assert!(
-            private.drain().is_empty(),
-            "after the latch, nothing to the SDP address"
-        );
-        assert!(public.drain().len() >= 9, "the frames follow the caller");
-        let report = handle.shutdown().await;
-        assert_eq!(report.latched_to, Some(public.addr()));
-        assert_eq!(report.rtp_dropped, 3, "the packets before the fourth");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn sends_exactly_50_packets_per_second_without_drift() {
-        let mut peer = Peer::new().await;
-        let started = Instant::now();
-        let _started = start(&peer).await;
-        let seconds = 600; // a ten-minute call, in virtual time
-        sleep_until(started + Duration::from_secs(seconds) - Duration::from_millis(10)).await;
-        let received = peer.drain();
-        assert_eq!(received.len() as u64, 50 * seconds);
-        let first = &received[0];
-        let last = &received[received.len() - 1];
-        assert_eq!(
-            last.timestamp.wrapping_sub(first.timestamp),
-            160 * (50 * 600 - 1)
-        );
-    }
-}
+mod tests;

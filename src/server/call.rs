@@ -21,11 +21,14 @@ use crate::admission::{Refusal, RefusalReason};
 use crate::domain::{AccountKey, CallId, NodeId, Outcome, PhoneNumber};
 use crate::ivr::{Action, Event, Flow, TimerId, Verification};
 use crate::media::dtmf::DtmfSources;
+use crate::media::srtp::SrtpSession;
 use crate::media::{MediaEvent, MediaHandle, MediaParams, MediaReport};
 use crate::overload::NO_RTP_PORT_RETRY_AFTER;
 use crate::sip::{CallControl, CallEvent, CallInfo, IncomingCall};
 use crate::store::{NewCdr, ResetResult, StoreError, VerificationRecord, VerificationResult};
 use crate::telemetry;
+
+mod transfer;
 
 /// Runs one call to its end. Never returns an error: whatever happens is logged and billed.
 pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: CancellationToken) {
@@ -54,6 +57,18 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         debug!(%call_id, "cancelled before answer");
         return;
     }
+    // Before the answer, which hands the caller our key: a call we could not encrypt is
+    // refused rather than answered.
+    let srtp = match info.media.srtp.as_ref().map(|s| SrtpSession::new(&s.keys)) {
+        None => None,
+        Some(Ok(srtp)) => Some(srtp),
+        Some(Err(e)) => {
+            warn!(%call_id, error = %e, "cannot set up SRTP: refusing the call with 500");
+            let _ = control.reject(500).await;
+            return;
+        }
+    };
+    debug!(%call_id, srtp = srtp.is_some(), "media protection");
     let (socket, lease) = match services.ports.bind(services.config.sip.listen.ip()) {
         Ok(bound) => bound,
         Err(e) => {
@@ -100,6 +115,7 @@ pub async fn run(services: Arc<Services>, call: IncomingCall, shutdown: Cancella
         telephone_event_pt: info.media.telephone_event_pt,
         dtmf,
         sources: services.config.rtp_sources(info.source.ip()),
+        srtp,
     };
     let (media, media_events) = services.media.spawn(socket, lease, params);
     let flow = Flow::new(services.flow_config(), info.caller.number.clone());
@@ -225,6 +241,10 @@ impl CallDriver {
                         telemetry::info_key_received();
                         self.feed(Event::Digit(digit)).await
                     }
+                    Some(CallEvent::Transfer(progress)) => {
+                        debug!(call_id = %self.call_id, ?progress, "transfer NOTIFY");
+                        self.feed(Event::Transfer(transfer::report(progress))).await
+                    }
                     // INFO was answered 200 by the SIP layer but this trunk is set to another source.
                     Some(CallEvent::Acked) | Some(CallEvent::Dtmf(_)) => {}
                 },
@@ -279,6 +299,7 @@ impl CallDriver {
             Action::CancelTimer(id) => self.timers.cancel(id),
             Action::CheckCaller => self.check_caller(),
             Action::Verify(key) => self.verify(key),
+            Action::Transfer => self.transfer(),
             Action::Outcome(outcome) => debug!(call_id = %self.call_id, %outcome, "outcome"),
             Action::Hangup => {
                 if let Err(e) = self.control.hangup().await {

@@ -32,7 +32,7 @@ pub use self::db_monitor::{DatabaseProbe, PING_EVERY, PING_TIMEOUT, PingFuture};
 use self::lifecycle::Phases;
 use crate::admission::AdmissionGate;
 use crate::config::Config;
-use crate::http::{Endpoints, HttpServer};
+use crate::http::{Endpoints, HttpServer, StatusSource};
 use crate::ivr::FlowConfig;
 use crate::media::{MediaCounters, MediaPump, PortPool, PromptLibrary, ThreadPriority};
 use crate::sip::{SipConfig, SipServer, StreamLimits, TlsListen};
@@ -68,6 +68,8 @@ impl Services {
             inter_digit_timeout: config.inter_digit_timeout(),
             menu_tries: config.ivr.menu_tries,
             code_tries: config.ivr.code_tries,
+            offer_operator: config.ivr.operator_uri.is_some(),
+            ..FlowConfig::default()
         }
     }
 }
@@ -203,6 +205,7 @@ impl Server {
                     .max(config.max_call_duration() + Duration::from_secs(60)),
                 ..StreamLimits::default()
             },
+            srtp: config.media.srtp,
             ..SipConfig::new(config.sip.listen)
         };
         if sip_config.allowed_peers.is_open_to_anyone() {
@@ -243,10 +246,16 @@ impl Server {
                     media: Arc::clone(&media_counters),
                 },
                 metrics,
+                status: StatusSource {
+                    store: store.clone(),
+                    node: config.node.id.clone(),
+                    offset: config.billing.utc_offset,
+                    currency: config.billing.currency.clone(),
+                },
             },
         )
         .await?;
-        info!(http_addr = %http.local_addr(), "serving /metrics, /healthz and /readyz");
+        info!(http_addr = %http.local_addr(), "serving / (status page), /metrics, /healthz and /readyz");
         let services = Arc::new(Services {
             config,
             store,

@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use super::identity::CallerIdentity;
 use super::responses::{InviteRefuser, capabilities};
 use super::sdp::{self, NegotiatedMedia};
+use super::transfer::{self, ReferError, TransferProgress, TransferTarget};
 use crate::admission::Refusal;
 use crate::domain::{CallId, Digit};
 use crate::media::dtmf::info::{ACCEPTED_TYPES, parse_info};
@@ -63,6 +64,9 @@ pub enum CallEvent {
     /// that was answered 200. An INFO without a readable key got 400 (or 415 for another
     /// content type) and no event.
     Dtmf(Digit),
+    /// A NOTIFY of the transfer asked for with [`CallControl::transfer`] (answered 200) whose
+    /// sipfrag could be read.
+    Transfer(TransferProgress),
 }
 
 /// Keys are the caller's insurance code: `Debug` does not show them.
@@ -74,6 +78,7 @@ impl fmt::Debug for CallEvent {
             CallEvent::HungUp => f.write_str("HungUp"),
             CallEvent::AckTimeout => f.write_str("AckTimeout"),
             CallEvent::Dtmf(_) => f.write_str("Dtmf(*)"),
+            CallEvent::Transfer(progress) => f.debug_tuple("Transfer").field(progress).finish(),
         }
     }
 }
@@ -227,6 +232,14 @@ impl CallControl {
         }
     }
 
+    /// Asks the caller's side to call `target` instead (REFER, RFC 3515). Returns once the
+    /// REFER is answered: `Ok` means the transferee will try, and its NOTIFYs come as
+    /// [`CallEvent::Transfer`]; our leg stays up until the application hangs it up.
+    pub async fn transfer(&self, target: &TransferTarget) -> Result<(), ReferError> {
+        self.alive().map_err(|e| ReferError::Stack(e.to_string()))?;
+        transfer::send_refer(&self.shared.dialog, target).await
+    }
+
     fn alive(&self) -> Result<(), CallError> {
         match self.shared.dialog.state() {
             DialogState::Terminated(..) => Err(CallError::Ended),
@@ -296,6 +309,7 @@ pub(super) fn new_call(
         acked: false,
         carrier: leg.carrier,
         hanging_up,
+        transfer_news: None,
     };
     let call = IncomingCall {
         info,
@@ -318,6 +332,8 @@ struct Watcher {
     acked: bool,
     carrier: Carrier,
     hanging_up: Arc<AtomicBool>,
+    /// What the last NOTIFY said, held until its 200 has gone out (see `on_state`).
+    transfer_news: Option<TransferProgress>,
 }
 
 impl Watcher {
@@ -350,6 +366,14 @@ impl Watcher {
             DialogState::Confirmed(..) if !self.acked => {
                 self.acked = true;
                 self.emit(CallEvent::Acked).await;
+            }
+            // The dialog returns to Confirmed once a NOTIFY's response has been sent. Only then
+            // is its news passed on: a 2xx makes the application hang up, and the BYE must not
+            // overtake the 200 to the NOTIFY that caused it.
+            DialogState::Confirmed(..) => {
+                if let Some(progress) = self.transfer_news.take() {
+                    self.emit(CallEvent::Transfer(progress)).await;
+                }
             }
             DialogState::Info(_, request, handle) => {
                 let content_type = request.header_value("Content-Type").unwrap_or_default();
@@ -396,9 +420,18 @@ impl Watcher {
                     }
                 }
             }
+            DialogState::Notify(_, request, handle) => {
+                let (status, progress) = transfer::read_notify(&request);
+                handle.reply(status.clone()).await.ok();
+                match progress {
+                    Some(progress) => self.transfer_news = Some(progress),
+                    None => {
+                        debug!(call_id = %self.dialog.id().call_id, %status, "NOTIFY without a transfer status")
+                    }
+                }
+            }
             DialogState::Refer(_, _, handle)
             | DialogState::Message(_, _, handle)
-            | DialogState::Notify(_, _, handle)
             | DialogState::Publish(_, _, handle) => {
                 handle.reply(StatusCode::MethodNotAllowed).await.ok();
             }

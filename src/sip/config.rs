@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::peers::AllowedPeers;
+use crate::media::srtp::SrtpMode;
 
 /// How the SIP endpoint listens, what it advertises and whom it trusts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub struct SipConfig {
     pub user_agent: String,
     /// How many new calls may wait for the application before further INVITEs get 503.
     pub pending_calls: usize,
+    /// `media.srtp`: SRTP with SDES keys off, optional or required.
+    pub srtp: SrtpMode,
     /// Where SIP over TCP is received (RFC 3261 §18); `None`: not at all.
     pub tcp_listen: Option<SocketAddr>,
     /// Where SIP over TLS is received, and the certificate it is served with; `None`: not at all.
@@ -95,6 +98,7 @@ impl SipConfig {
             t1: Duration::from_millis(500),
             user_agent: concat!("hotline/", env!("CARGO_PKG_VERSION")).to_string(),
             pending_calls: 64,
+            srtp: SrtpMode::Optional,
             tcp_listen: None,
             tls: None,
             streams: StreamLimits::default(),

@@ -8,8 +8,9 @@
 //!  TCP/TLS ──▶ streams (allowed peers, cap, ───────┘ transports: Contact, Via, sips:, stream wire log
 //!              TLS handshake deadline; tls: the certificate)
 //!  the application ──CallControl (ring/answer/reject/hangup)──▶ call ──▶ rsipstack dialog
-//!  the application ◀──CallEvent (Acked, Cancelled, HungUp, AckTimeout, Dtmf)── call
+//!  the application ◀──CallEvent (Acked, Cancelled, HungUp, AckTimeout, Dtmf, Transfer)── call
 //!                     (HungUp also when the call's TCP/TLS connection closes)
+//!  transfer: REFER to `ivr.operator_uri`, NOTIFY sipfrags read into TransferProgress
 //! ```
 //!
 //! rsipstack is pinned exactly (its API broke three times in 2026), so every use of it stays in
@@ -20,10 +21,12 @@ mod config;
 mod identity;
 mod peers;
 mod responses;
+mod sdes;
 pub mod sdp;
 mod server;
 mod streams;
 mod tls;
+mod transfer;
 mod transports;
 mod wire;
 
@@ -34,3 +37,4 @@ pub use peers::AllowedPeers;
 pub use sdp::{NegotiatedMedia, SdpError};
 pub use server::{SipError, SipServer};
 pub use tls::{TlsIdentityError, load_identity};
+pub use transfer::{ReferError, TransferProgress, TransferTarget, TransferTargetError};

@@ -10,7 +10,7 @@ use tracing::debug;
 use crate::admission::Refusal;
 
 /// The methods this UAS implements, for Allow headers.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY";
 
 /// What an OPTIONS response advertises (RFC 3261 §11.2).
 pub fn capabilities() -> Vec<Header> {

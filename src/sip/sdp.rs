@@ -4,10 +4,17 @@
 //! decisions that matter here — which codec, which telephone-event payload type, where to send
 //! RTP — need only these lines. Anything we do not understand in an offer is ignored, never fatal,
 //! except where it leaves us without a usable audio stream.
+//!
+//! SRTP is negotiated with SDES keys (RFC 4568, [`super::sdes`]) as `media.srtp` says: an
+//! `RTP/SAVP` stream needs an `a=crypto` line we can do; an `RTP/AVP` stream that carries one
+//! anyway (best-effort SRTP, what baresip's `menc srtp` offers) is answered `RTP/AVP` with our
+//! key too, so that such a caller is encrypted whenever it can be.
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::sdes;
 use crate::media::Codec;
+use crate::media::srtp::{MasterKey, SrtpKeys, SrtpMode};
 
 /// What the offer and our capabilities agreed on for the call's single audio stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +30,43 @@ pub struct NegotiatedMedia {
     pub telephone_event_pt: Option<u8>,
     /// The offer's other m-lines, which the answer must repeat with port 0 (RFC 3264 §6).
     pub declined: Vec<DeclinedStream>,
+    /// The audio m-line's transport, which the answer repeats.
+    pub profile: RtpProfile,
+    /// SRTP, when the offer's `a=crypto` was taken: its tag, and both keys.
+    pub srtp: Option<SdesAnswer>,
+}
+
+/// `RTP/AVP` or `RTP/SAVP`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtpProfile {
+    Avp,
+    Savp,
+}
+
+impl RtpProfile {
+    fn parse(proto: &str) -> Option<RtpProfile> {
+        if proto.eq_ignore_ascii_case("RTP/AVP") {
+            Some(RtpProfile::Avp)
+        } else if proto.eq_ignore_ascii_case("RTP/SAVP") {
+            Some(RtpProfile::Savp)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RtpProfile::Avp => "RTP/AVP",
+            RtpProfile::Savp => "RTP/SAVP",
+        }
+    }
+}
+
+/// The `a=crypto` line we answer: the offered line's tag, and the keys of both directions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SdesAnswer {
+    pub tag: u32,
+    pub keys: SrtpKeys,
 }
 
 /// An m-line of the offer we do not use (video, a second audio stream, …), kept so the answer has
@@ -46,8 +90,21 @@ pub enum SdpError {
     NoAudio,
     #[error("the audio stream is disabled (port 0)")]
     AudioDisabled,
-    #[error("the audio stream uses {0}; only plain RTP/AVP is supported")]
+    #[error("the audio stream uses {0}; only RTP/AVP and RTP/SAVP are supported")]
     UnsupportedTransport(String),
+    #[error("the audio stream is RTP/SAVP and this service does not use SRTP (media.srtp = off)")]
+    SrtpOff,
+    #[error(
+        "none of the audio stream's a=crypto lines is usable: AES_CM_128_HMAC_SHA1_80 or _32 \
+         with one inline key, no MKI, no session parameter but WSH"
+    )]
+    NoUsableCrypto,
+    #[error(
+        "SRTP is required: offer RTP/SAVP with an a=crypto line (AES_CM_128_HMAC_SHA1_80 or _32)"
+    )]
+    SrtpRequired,
+    #[error("no random bytes for an SRTP key from the OS")]
+    NoRandomness,
     #[error("the audio stream has no connection address (no c= line)")]
     NoConnection,
     #[error("connection address {0:?} is not an IP address")]
@@ -66,12 +123,15 @@ struct Section<'a> {
     formats: Vec<&'a str>,
     connection: Option<IpAddr>,
     rtpmaps: Vec<(u8, &'a str)>,
+    /// The values of the section's `a=crypto:` attributes, in offer order.
+    cryptos: Vec<&'a str>,
     /// `None`: no direction attribute here; `Some(None)`: sendrecv; `Some(Some(d))`: another.
     direction: Option<Option<&'static str>>,
 }
 
-/// Chooses the codec, the telephone-event payload type and the RTP destination from an offer.
-pub fn negotiate(offer: &str) -> Result<NegotiatedMedia, SdpError> {
+/// Chooses the codec, the telephone-event payload type, the RTP destination and, as `srtp`
+/// allows, SRTP from an offer. Our SRTP key is made here, from the OS CSPRNG.
+pub fn negotiate(offer: &str, srtp: SrtpMode) -> Result<NegotiatedMedia, SdpError> {
     if offer.trim().is_empty() {
         return Err(SdpError::Empty);
     }
@@ -83,7 +143,7 @@ pub fn negotiate(offer: &str) -> Result<NegotiatedMedia, SdpError> {
         let usable = if chosen.is_some() || !section.media.eq_ignore_ascii_case("audio") {
             None
         } else {
-            match check_audio(section, session_connection, session_direction) {
+            match check_audio(section, session_connection, session_direction, srtp) {
                 Ok(m) => Some(m),
                 Err(e) => {
                     first_problem.get_or_insert(e);
@@ -115,13 +175,13 @@ fn check_audio(
     section: &Section<'_>,
     session_connection: Option<IpAddr>,
     session_direction: Option<&'static str>,
+    srtp_mode: SrtpMode,
 ) -> Result<NegotiatedMedia, SdpError> {
     if section.port == 0 {
         return Err(SdpError::AudioDisabled);
     }
-    if !section.proto.eq_ignore_ascii_case("RTP/AVP") {
-        return Err(SdpError::UnsupportedTransport(section.proto.to_string()));
-    }
+    let profile = RtpProfile::parse(section.proto)
+        .ok_or_else(|| SdpError::UnsupportedTransport(section.proto.to_string()))?;
     if let Some(direction) = section.direction.unwrap_or(session_direction) {
         return Err(SdpError::NotSendRecv(direction));
     }
@@ -148,13 +208,47 @@ fn check_audio(
         }
     }
     let (codec, payload_type) = codec.ok_or(SdpError::NoCommonCodec)?;
+    let srtp = choose_srtp(section, profile, srtp_mode)?;
     Ok(NegotiatedMedia {
         remote_rtp: SocketAddr::new(ip, section.port),
         codec,
         payload_type,
         telephone_event_pt,
         declined: Vec::new(),
+        profile,
+        srtp,
     })
+}
+
+/// SRTP or not for one usable audio stream, as `media.srtp` says, with a fresh key of ours.
+fn choose_srtp(
+    section: &Section<'_>,
+    profile: RtpProfile,
+    mode: SrtpMode,
+) -> Result<Option<SdesAnswer>, SdpError> {
+    if mode == SrtpMode::Off {
+        // A best-effort offer's a=crypto is ignored; RTP/SAVP cannot be answered.
+        return match profile {
+            RtpProfile::Savp => Err(SdpError::SrtpOff),
+            RtpProfile::Avp => Ok(None),
+        };
+    }
+    let Some(offered) = sdes::choose(section.cryptos.iter().copied()) else {
+        return match (profile, mode) {
+            (RtpProfile::Savp, _) => Err(SdpError::NoUsableCrypto),
+            (RtpProfile::Avp, SrtpMode::Required) => Err(SdpError::SrtpRequired),
+            (RtpProfile::Avp, _) => Ok(None),
+        };
+    };
+    let ours = MasterKey::generate().map_err(|_| SdpError::NoRandomness)?;
+    Ok(Some(SdesAnswer {
+        tag: offered.tag,
+        keys: SrtpKeys {
+            suite: offered.suite,
+            ours,
+            theirs: offered.key,
+        },
+    }))
 }
 
 /// `PCMU/8000` or `pcma/8000/1` → the codec; other encodings → `None`.
@@ -215,6 +309,9 @@ fn parse(offer: &str) -> Result<Parsed<'_>, SdpError> {
                     Some(section) => {
                         if let Some(map) = parse_rtpmap(value) {
                             section.rtpmaps.push(map);
+                        }
+                        if let Some(crypto) = value.strip_prefix("crypto:") {
+                            section.cryptos.push(crypto);
                         }
                         if direction.is_some() {
                             section.direction = direction;
@@ -283,6 +380,7 @@ fn parse_media(value: &str, line: usize) -> Result<Section<'_>, SdpError> {
         formats: fields.collect(),
         connection: None,
         rtpmaps: Vec::new(),
+        cryptos: Vec::new(),
         direction: None,
     })
 }
@@ -333,184 +431,32 @@ pub fn answer(public_ip: IpAddr, port: u16, media: &NegotiatedMedia, session_id:
 fn push_audio(sdp: &mut String, port: u16, media: &NegotiatedMedia) {
     let pt = media.payload_type;
     let name = media.codec.encoding_name();
+    let proto = media.profile.as_str();
     match media.telephone_event_pt {
         Some(te) => sdp.push_str(&format!(
-            "m=audio {port} RTP/AVP {pt} {te}\r\n\
+            "m=audio {port} {proto} {pt} {te}\r\n\
              a=rtpmap:{pt} {name}/8000\r\n\
              a=rtpmap:{te} telephone-event/8000\r\n\
              a=fmtp:{te} 0-16\r\n"
         )),
         None => sdp.push_str(&format!(
-            "m=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {name}/8000\r\n"
+            "m=audio {port} {proto} {pt}\r\na=rtpmap:{pt} {name}/8000\r\n"
         )),
     }
     sdp.push_str("a=ptime:20\r\na=sendrecv\r\n");
+    if let Some(srtp) = &media.srtp {
+        sdp.push_str(&sdes::answer_line(
+            srtp.tag,
+            srtp.keys.suite,
+            &srtp.keys.ours,
+        ));
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+#[path = "sdp_srtp_tests.rs"]
+mod srtp_tests;
 
-    fn offer(media_lines: &str) -> String {
-        format!(
-            "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n{media_lines}"
-        )
-    }
-
-    fn ok(sdp: &str) -> NegotiatedMedia {
-        negotiate(sdp).unwrap_or_else(|e| panic!("{e}: {sdp}"))
-    }
-
-    #[test]
-    fn caller_preference_order_decides_the_codec() {
-        let m = ok(&offer(
-            "m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
-        ));
-        assert_eq!((m.codec, m.payload_type), (Codec::Pcma, 8));
-        let m = ok(&offer("m=audio 4000 RTP/AVP 0 8\r\n"));
-        assert_eq!(m.codec, Codec::Pcmu);
-        assert_eq!(m.remote_rtp, "192.0.2.9:4000".parse().unwrap());
-        assert_eq!(m.telephone_event_pt, None);
-    }
-
-    #[test]
-    fn unknown_codecs_before_g711_are_skipped() {
-        let m = ok(&offer(
-            "m=audio 4000 RTP/AVP 9 18 96 8 97\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:97 telephone-event/8000\r\n",
-        ));
-        assert_eq!(m.codec, Codec::Pcma);
-        assert_eq!(m.telephone_event_pt, Some(97));
-    }
-
-    #[test]
-    fn rtpmap_names_are_case_insensitive_and_dynamic_types_are_kept() {
-        let m = ok(&offer(
-            "m=audio 4000 RTP/AVP 112 100\r\na=rtpmap:112 pcmu/8000/1\r\na=rtpmap:100 Telephone-Event/8000\r\n",
-        ));
-        assert_eq!(
-            (m.codec, m.payload_type, m.telephone_event_pt),
-            (Codec::Pcmu, 112, Some(100))
-        );
-    }
-
-    #[test]
-    fn telephone_event_at_another_rate_is_not_ours() {
-        let m = ok(&offer(
-            "m=audio 4000 RTP/AVP 0 110\r\na=rtpmap:110 telephone-event/48000\r\n",
-        ));
-        assert_eq!(m.telephone_event_pt, None);
-    }
-
-    #[test]
-    fn media_level_connection_wins_over_session_level() {
-        let m = ok(&offer(
-            "m=audio 4000 RTP/AVP 0\r\nc=IN IP4 198.51.100.7\r\n",
-        ));
-        assert_eq!(m.remote_rtp, "198.51.100.7:4000".parse().unwrap());
-        let no_session_c = "v=0\r\no=- 1 1 IN IP4 x\r\ns=-\r\nt=0 0\r\nm=audio 5 RTP/AVP 0\r\nc=IN IP4 10.0.0.1\r\n";
-        assert_eq!(ok(no_session_c).remote_rtp, "10.0.0.1:5".parse().unwrap());
-    }
-
-    #[test]
-    fn ipv6_connection_is_read() {
-        let sdp = "v=0\r\ns=-\r\nc=IN IP6 2001:db8::1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
-        assert_eq!(ok(sdp).remote_rtp, "[2001:db8::1]:4000".parse().unwrap());
-    }
-
-    #[test]
-    fn video_is_declined_and_audio_taken_from_the_second_line() {
-        let m = ok(&offer(
-            "m=video 5000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\nm=audio 4000 RTP/AVP 0\r\n",
-        ));
-        assert_eq!(m.remote_rtp.port(), 4000);
-        assert_eq!(m.declined.len(), 1);
-        let answer = answer("203.0.113.5".parse().unwrap(), 30000, &m, 7);
-        let m_lines: Vec<&str> = answer.lines().filter(|l| l.starts_with("m=")).collect();
-        assert_eq!(m_lines, ["m=video 0 RTP/AVP 96", "m=audio 30000 RTP/AVP 0"]);
-    }
-
-    #[test]
-    fn disabled_insecure_and_directional_streams_are_refused_with_a_reason() {
-        assert_eq!(
-            negotiate(&offer("m=audio 0 RTP/AVP 0\r\n")),
-            Err(SdpError::AudioDisabled)
-        );
-        assert_eq!(
-            negotiate(&offer("m=audio 4000 RTP/SAVP 0\r\n")),
-            Err(SdpError::UnsupportedTransport("RTP/SAVP".into()))
-        );
-        assert_eq!(
-            negotiate(&offer("m=audio 4000 RTP/AVP 0\r\na=inactive\r\n")),
-            Err(SdpError::NotSendRecv("inactive"))
-        );
-        assert_eq!(
-            negotiate(&offer("m=video 4000 RTP/AVP 96\r\n")),
-            Err(SdpError::NoAudio)
-        );
-        assert_eq!(negotiate(&offer("")), Err(SdpError::NoAudio));
-    }
-
-    #[test]
-    fn a_session_level_direction_applies_unless_the_stream_overrides_it() {
-        let sdp = "v=0\r\nc=IN IP4 192.0.2.1\r\na=sendonly\r\nm=audio 4000 RTP/AVP 0\r\n";
-        assert_eq!(negotiate(sdp), Err(SdpError::NotSendRecv("sendonly")));
-        let sdp =
-            "v=0\r\nc=IN IP4 192.0.2.1\r\na=sendonly\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n";
-        assert_eq!(ok(sdp).codec, Codec::Pcmu);
-    }
-
-    #[test]
-    fn no_common_codec_is_its_own_error() {
-        let sdp = offer("m=audio 4000 RTP/AVP 9 96\r\na=rtpmap:96 opus/48000/2\r\n");
-        assert_eq!(negotiate(&sdp), Err(SdpError::NoCommonCodec));
-    }
-
-    #[test]
-    fn garbage_is_malformed_not_a_panic() {
-        assert_eq!(negotiate(""), Err(SdpError::Empty));
-        assert!(matches!(
-            negotiate("hello world"),
-            Err(SdpError::Malformed { line: 1, .. })
-        ));
-        assert!(matches!(
-            negotiate("v=0\r\nm=audio\r\n"),
-            Err(SdpError::Malformed { line: 2, .. })
-        ));
-        assert!(matches!(
-            negotiate("v=0\r\nm=audio x RTP/AVP 0\r\n"),
-            Err(SdpError::Malformed { line: 2, .. })
-        ));
-        assert_eq!(
-            negotiate("v=0\r\nc=IN IP4 pbx.example\r\n"),
-            Err(SdpError::BadAddress("pbx.example".into()))
-        );
-        assert_eq!(
-            negotiate("v=0\r\nm=audio 4000 RTP/AVP 0\r\n"),
-            Err(SdpError::NoConnection)
-        );
-        assert!(
-            negotiate("v=0\r\na=rtpmap:\r\nm=audio 1 RTP/AVP 0 \u{1F600}\r\nc=IN IP4 1.2.3.4\r\n")
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn the_answer_has_one_codec_telephone_events_and_our_address() {
-        let m = ok(&offer(
-            "m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
-        ));
-        let sdp = answer("203.0.113.5".parse().unwrap(), 30000, &m, 42);
-        assert_eq!(
-            sdp,
-            "v=0\r\no=hotline 42 42 IN IP4 203.0.113.5\r\ns=hotline\r\nc=IN IP4 203.0.113.5\r\nt=0 0\r\n\
-             m=audio 30000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
-             a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
-        );
-        // Our own answer is a valid offer for the same codec.
-        let back = ok(&sdp);
-        assert_eq!(
-            (back.codec, back.telephone_event_pt),
-            (Codec::Pcma, Some(101))
-        );
-    }
-}
+#[cfg(test)]
+#[path = "sdp_tests.rs"]
+mod tests;

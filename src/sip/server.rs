@@ -31,6 +31,7 @@ use super::transports::{
 use super::wire::ScreenedSocket;
 use crate::admission::{AdmissionGate, Refusal, RefusalReason};
 use crate::domain::CallId;
+use crate::media::srtp::SrtpMode;
 use crate::overload::CallSlot;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,8 @@ struct Dispatch {
     admission: AdmissionGate,
     /// Cancelled at shutdown, when every connection closes without its calls having ended.
     stopping: CancellationToken,
+    /// `media.srtp`: which offers are answered with SRTP, and which refused.
+    srtp: SrtpMode,
 }
 
 impl SipServer {
@@ -135,6 +138,8 @@ impl SipServer {
                 Method::Bye,
                 Method::Options,
                 Method::Info,
+                // The progress of a transfer we asked for by REFER (RFC 3515).
+                Method::Notify,
             ])
             .build();
         let mut incoming = endpoint
@@ -163,6 +168,7 @@ impl SipServer {
             },
             admission,
             stopping: cancel.clone(),
+            srtp: cfg.srtp,
         });
         tokio::spawn(async move { endpoint.serve().await });
         let stop = cancel.clone();
@@ -294,7 +300,7 @@ impl Dispatch {
     /// decides, 2xx retransmissions, CANCEL) until it ends.
     async fn new_call(&self, mut tx: Transaction, slot: CallSlot) {
         let source = source_of(&tx);
-        let media = match offer_of(&tx.original).and_then(|m| self.same_family(m)) {
+        let media = match offer_of(&tx.original, self.srtp).and_then(|m| self.same_family(m)) {
             Ok(media) => media,
             Err((status, why)) => {
                 info!(status, reason = %why, "INVITE refused");
@@ -395,7 +401,7 @@ impl Dispatch {
 }
 
 /// The offer in an INVITE, or the status and words to refuse it with.
-fn offer_of(request: &Request) -> Result<NegotiatedMedia, (u16, String)> {
+fn offer_of(request: &Request, srtp: SrtpMode) -> Result<NegotiatedMedia, (u16, String)> {
     if request.body.is_empty() {
         // Offerless INVITEs (offer in our 200, answer in the ACK) are not supported.
         return Err((488, "an SDP offer is required in the INVITE".into()));
@@ -412,9 +418,10 @@ fn offer_of(request: &Request) -> Result<NegotiatedMedia, (u16, String)> {
     }
     let text = std::str::from_utf8(&request.body)
         .map_err(|_| (400, "the SDP body is not UTF-8".to_string()))?;
-    sdp::negotiate(text).map_err(|e| {
+    sdp::negotiate(text, srtp).map_err(|e| {
         let status = match e {
             SdpError::Empty | SdpError::Malformed { .. } | SdpError::BadAddress(_) => 400,
+            SdpError::NoRandomness => 500,
             _ => 488,
         };
         (status, e.to_string())

@@ -321,9 +321,16 @@ impl ScreenedSocket {
 
 /// One SIP message in the wire log (`sip.log_messages`), personal data masked.
 pub fn log_message(direction: &'static str, peer: &dyn std::fmt::Display, bytes: &[u8]) {
-    let text = String::from_utf8_lossy(bytes);
-    let message = crate::privacy::for_log(&text);
+    let message = loggable(bytes);
     debug!(target: WIRE_TARGET, direction, %peer, %message);
+}
+
+/// A message as the wire log shows it: SRTP keys masked always, whatever `log.personal_data`
+/// says (a logged key decrypts a captured call), then personal data as it says.
+fn loggable(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = super::sdes::mask_keys(&text);
+    crate::privacy::for_log(&text).into_owned()
 }
 
 #[async_trait::async_trait]
@@ -533,5 +540,20 @@ mod tests {
         let compact = "OPTIONS sip:h@127.0.0.1 SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-2\r\n\
             f: <sip:qa@127.0.0.1>;tag=a\r\nt: <sip:h@127.0.0.1>\r\ni: c2\r\nCSeq: 2 OPTIONS\r\nl: 0\r\n\r\n";
         assert!(matches!(run(compact.as_bytes()), Verdict::Pass(_)));
+    }
+
+    #[test]
+    fn srtp_keys_never_reach_the_wire_log() {
+        let key = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+        let message = format!(
+            "SIP/2.0 200 OK\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n\
+             m=audio 30000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n"
+        );
+        let logged = loggable(message.as_bytes());
+        assert!(!logged.contains(key), "{logged}");
+        assert!(
+            logged.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:*"),
+            "{logged}"
+        );
     }
 }

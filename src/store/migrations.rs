@@ -13,7 +13,7 @@ use super::Backend;
 
 type Source = (i64, &'static str, &'static str);
 
-const SQLITE: [Source; 4] = [
+const SQLITE: [Source; 5] = [
     (
         1,
         "initial",
@@ -34,9 +34,14 @@ const SQLITE: [Source; 4] = [
         "audit",
         include_str!("../../migrations/sqlite/0004_audit.sql"),
     ),
+    (
+        5,
+        "cdrs answered at",
+        include_str!("../../migrations/sqlite/0005_cdrs_answered_at.sql"),
+    ),
 ];
 
-const POSTGRES: [Source; 4] = [
+const POSTGRES: [Source; 5] = [
     (
         1,
         "initial",
@@ -56,6 +61,11 @@ const POSTGRES: [Source; 4] = [
         4,
         "audit",
         include_str!("../../migrations/postgres/0004_audit.sql"),
+    ),
+    (
+        5,
+        "cdrs answered at",
+        include_str!("../../migrations/postgres/0005_cdrs_answered_at.sql"),
     ),
 ];
 

@@ -25,6 +25,9 @@ mod pepper;
 mod reachability;
 mod report;
 mod reset;
+mod status;
+#[cfg(test)]
+mod status_tests;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
@@ -50,8 +53,9 @@ pub use import::{
 };
 pub use limits::Limits;
 pub use pepper::{MIN_PEPPER_LEN, Pepper, PepperSource, pepper_path};
-pub use report::{Period, ReportGroup, ReportLine};
+pub use report::{Period, ReportGroup, ReportLine, fold_open_calls};
 pub use reset::ResetResult;
+pub use status::{Amount, DayBilling, HourFigures, STATUS_HOURS, StatusFigures};
 
 /// A handle on the database, cheap to clone (it is a connection pool).
 #[derive(Clone, Debug)]
@@ -224,7 +228,7 @@ mod tests {
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(applied, 4);
+        assert_eq!(applied, 5);
     }
 
     testing::on_both_databases!(migrations_make_the_same_tables_on_both_databases);

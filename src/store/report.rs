@@ -103,8 +103,8 @@ impl Store {
 
 /// An open CDR has no currency yet (nothing is billed until it closes), so the database puts
 /// it on a line of its own. When its group has one currency, its calls join that line: a day
-/// reads as one line, not two.
-fn fold_open_calls(lines: Vec<ReportLine>) -> Vec<ReportLine> {
+/// reads as one line, not two. `lines` come grouped, a group's open line first.
+pub fn fold_open_calls(lines: Vec<ReportLine>) -> Vec<ReportLine> {
     let mut folded: Vec<ReportLine> = Vec::with_capacity(lines.len());
     let mut start = 0;
     while start < lines.len() {
@@ -146,22 +146,13 @@ fn group_name(by: ReportGroup, raw: String) -> Result<String, StoreError> {
 mod tests {
     use super::*;
     use crate::domain::{CallId, Outcome};
-    use crate::store::NewCdr;
-    use crate::store::testing::{node, on_both_databases, phone};
+    use crate::store::testing::{answered_call, on_both_databases};
     use time::macros::datetime;
 
     /// Four CDRs around local midnight of 2026-12-02 (+07:00 = 17:00 UTC), on two nodes and
     /// none, one still open.
     async fn calls(store: &Store) {
-        let open = |id: &str, node_name: &str, answered_at| NewCdr {
-            call_id: CallId::new(id),
-            caller_raw: "0912345678".into(),
-            caller: Some(phone("0912345678")),
-            called: "19009068".into(),
-            source: "192.0.2.10:5060".into(),
-            answered_at,
-            node: node(node_name),
-        };
+        let open = answered_call;
         let close = |id: &'static str, ended_at, outcome| async move {
             let call_id = CallId::new(id);
             store

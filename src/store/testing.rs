@@ -10,8 +10,8 @@ use std::future::Future;
 use tempfile::TempDir;
 use time::OffsetDateTime;
 
-use super::{Backend, NewAccount, Store};
-use crate::domain::{AccountKey, InsuranceCode, NodeId, PersonalId, PhoneNumber};
+use super::{Backend, NewAccount, NewCdr, Store};
+use crate::domain::{AccountKey, CallId, InsuranceCode, NodeId, PersonalId, PhoneNumber};
 
 /// The environment variable naming a PostgreSQL server for tests (an admin URL).
 pub(crate) const POSTGRES_URL_VAR: &str = "POSTGRES_TEST_URL";
@@ -153,6 +153,19 @@ pub(crate) fn account(code_digits: &str, phone_raw: &str) -> NewAccount {
 pub(crate) fn with_personal_id(mut account: NewAccount, digits: &str) -> NewAccount {
     account.personal_id = Some(PersonalId::parse(digits).unwrap());
     account
+}
+
+/// The CDR of call `id` from 0912345678, answered at `answered_at` on node `node_name`.
+pub(crate) fn answered_call(id: &str, node_name: &str, answered_at: OffsetDateTime) -> NewCdr {
+    NewCdr {
+        call_id: CallId::new(id),
+        caller_raw: "0912345678".into(),
+        caller: Some(phone("0912345678")),
+        called: "19009068".into(),
+        source: "192.0.2.10:5060".into(),
+        answered_at,
+        node: node(node_name),
+    }
 }
 
 /// `seconds` after a fixed instant (2026-11-23 08:00:00 UTC), so tests never read the clock.

@@ -9,9 +9,12 @@ the call to be established, presses the menu key and then the code, each as RFC 
 telephone-events, and waits for hotline to hang up.
 
 Usage: baresip_call.py --target sip:8@127.0.0.1:5060 --from 0912345678 \
-           --menu 8 --code 0123456789# --workdir DIR [--transport tls --cafile CERT.pem]
-With --transport tls the target is a sips: URI and baresip trusts the PEM certificate CERT.pem
-(its sip_cafile); nothing else changes.
+           --menu 8 --code 0123456789# --workdir DIR [--menc srtp|srtp-mand]
+           [--transport tls --cafile CERT.pem]
+--menc encrypts the media with baresip's srtp module and SDES keys: `srtp` offers
+RTP/AVP with a=crypto (SRTP if the answer takes it), `srtp-mand` offers RTP/SAVP.
+With --transport tls the target names transport=tls and baresip trusts the PEM certificate
+CERT.pem (its sip_cafile); nothing else changes.
 It prints the path of the recording (the caller's received audio) on success and
 exits 1 with a reason otherwise.
 """
@@ -76,6 +79,17 @@ snd_path {recdir}
         f.write(f"<sip:{user}@127.0.0.1>;regint=0;audio_codecs=PCMU,PCMA\n")
 
 
+def add_media_encryption(confdir, menc):
+    """SDES-keyed SRTP (`--menc`): the srtp module, and the account's mediaenc."""
+    with open(os.path.join(confdir, "config"), "a") as f:
+        f.write("module srtp.so\n")
+    path = os.path.join(confdir, "accounts")
+    with open(path) as f:
+        account = f.read().rstrip("\n")
+    with open(path, "w") as f:
+        f.write(f"{account};mediaenc={menc}\n")
+
+
 class Ctrl:
     """ctrl_tcp client: netstrings ("<len>:<json>,") both ways."""
 
@@ -137,6 +151,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=90)
     ap.add_argument("--transport", choices=["udp", "tls"], default="udp")
     ap.add_argument("--cafile", help="with --transport tls: the certificate baresip trusts")
+    ap.add_argument("--menc", choices=["srtp", "srtp-mand"])
     args = ap.parse_args()
 
     work = os.path.abspath(args.workdir)
@@ -150,6 +165,8 @@ def main():
     if args.transport == "tls":
         with open(os.path.join(confdir, "config"), "a") as f:
             f.write(f"sip_cafile {os.path.abspath(args.cafile)}\n")
+    if args.menc:
+        add_media_encryption(confdir, args.menc)
 
     deadline = time.monotonic() + args.timeout
     events = open(os.path.join(work, "events.log"), "w")

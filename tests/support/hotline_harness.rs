@@ -19,12 +19,14 @@ use hotline::domain::{
     AccountKey, CallId, Clip, InsuranceCode, Password, PersonalId, PhoneNumber, Prompt,
 };
 use hotline::ivr::Entry;
+use hotline::media::srtp::{MasterKey, SrtpSuite};
 use hotline::media::{Codec, PromptLibrary};
 use hotline::server::{DatabaseProbe, PingFuture, Server};
 use hotline::store::{Account, CdrRow, Hasher, Limits, NewAccount, Pepper, ResetResult, Store};
 use tokio::time::{Instant, sleep};
 
 use super::rtp_peer::{DtmfTiming, HeardClip, Recognizer, RtpPeer};
+use super::sdes;
 use super::sip_uac::{SipMsg, Uac, sdp_offer};
 
 /// Long enough for a loaded, shared machine; the happy path never waits this long.
@@ -298,7 +300,7 @@ impl Hotline {
     ) -> Call {
         let peer = RtpPeer::bind().await.expect("RTP peer");
         let sdp_port = peer.local_addr().port();
-        self.place_call_from(uac, peer, sdp_port, from_user, pai, codec, dtmf_pt)
+        self.place_call_from(uac, peer, sdp_port, from_user, pai, codec, dtmf_pt, None)
             .await
     }
 
@@ -318,12 +320,47 @@ impl Hotline {
         let sdp_port = private.local_addr().port();
         let uac = Uac::new(self.server.sip_addr()).await;
         let call = self
-            .place_call_from(uac, public, sdp_port, from_user, None, codec, Some(dtmf_pt))
+            .place_call_from(
+                uac,
+                public,
+                sdp_port,
+                from_user,
+                None,
+                codec,
+                Some(dtmf_pt),
+                None,
+            )
             .await;
         (call, private)
     }
 
-    /// Places a call signalled by `uac` whose media is `peer`, with `sdp_port` in the offer.
+    /// As [`Hotline::place_call`], offering RTP/SAVP with one SDES key of `suite`: the call's
+    /// RTP is SRTP both ways (the peer keeps what it received encrypted as well).
+    pub async fn place_srtp_call(
+        &self,
+        from_user: &str,
+        codec: Codec,
+        dtmf_pt: u8,
+        suite: SrtpSuite,
+    ) -> Call {
+        let uac = Uac::new(self.server.sip_addr()).await;
+        let peer = RtpPeer::bind().await.expect("RTP peer");
+        let sdp_port = peer.local_addr().port();
+        self.place_call_from(
+            uac,
+            peer,
+            sdp_port,
+            from_user,
+            None,
+            codec,
+            Some(dtmf_pt),
+            Some(suite),
+        )
+        .await
+    }
+
+    /// Places a call signalled by `uac` whose media is `peer`, with `sdp_port` in the offer, and
+    /// SDES keys of `srtp` when given.
     #[allow(clippy::too_many_arguments)]
     async fn place_call_from(
         &self,
@@ -334,6 +371,7 @@ impl Hotline {
         pai: Option<&str>,
         codec: Codec,
         dtmf_pt: Option<u8>,
+        srtp: Option<SrtpSuite>,
     ) -> Call {
         let event = dtmf_pt.map(|pt| format!(" {pt}")).unwrap_or_default();
         let formats = match codec {
@@ -343,7 +381,13 @@ impl Hotline {
         let event_map = dtmf_pt.map(|pt| format!("{pt} telephone-event/8000"));
         let mut rtpmaps = vec!["0 PCMU/8000", "8 PCMA/8000"];
         rtpmaps.extend(event_map.as_deref());
-        let offer = sdp_offer(sdp_port, &formats, &rtpmaps);
+        let mut offer = sdp_offer(sdp_port, &formats, &rtpmaps);
+        let our_key = srtp.map(|suite| {
+            let key = MasterKey::generate().expect("a key");
+            offer = sdes::savp_offer(&offer, suite, &key);
+            peer.expect_srtp();
+            (suite, key)
+        });
         let started = Instant::now();
         uac.invite(from_user, pai, &[], &offer).await;
         let ok = loop {
@@ -361,6 +405,14 @@ impl Hotline {
         };
         uac.ack().await;
         let answer = SdpAnswer::parse(ok.body());
+        if let Some((suite, ours)) = &our_key {
+            let (answered_suite, theirs) = sdes::answered_key(ok.body());
+            assert_eq!(
+                answered_suite, *suite,
+                "the answer's suite is the one offered"
+            );
+            peer.start_srtp(*suite, ours, &theirs);
+        }
         peer.set_target(SocketAddr::new(answer.address, answer.port));
         Call {
             recognizer: Recognizer::new(&self.library, answer.codec),

@@ -1,8 +1,10 @@
 pub mod binary;
+pub mod chromium;
 pub mod hotline_harness;
 pub mod http_get;
 pub mod postgres;
 pub mod rtp_peer;
 pub mod rtp_sprayer;
+pub mod sdes;
 pub mod sip_uac;
 pub mod tls_cert;

@@ -5,6 +5,10 @@
 //! Recognition is exact, not acoustic: hotline sends the pre-encoded frames of its
 //! [`PromptLibrary`] byte for byte, so a clip is heard when its frame sequence appears in the
 //! received payloads.
+//!
+//! For SRTP calls ([`RtpPeer::expect_srtp`], [`RtpPeer::start_srtp`]) it protects what it sends
+//! and unprotects what it receives with hotline's own SRTP wrapper, and keeps the packets as
+//! they came too ([`RtpPeer::raw_received`]): what a capture of the call would hold.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -15,6 +19,8 @@ use std::time::Duration;
 
 use hotline::domain::{Clip, Digit};
 use hotline::media::dtmf::tone;
+use hotline::media::srtp::libsrtp::MAX_TRAILER;
+use hotline::media::srtp::{MasterKey, SrtpStream, SrtpSuite};
 use hotline::media::{Codec, Frame, PromptLibrary, TelephoneEvent};
 use rtp_rs::{RtpPacketBuilder, RtpReader};
 use tokio::net::UdpSocket;
@@ -62,9 +68,22 @@ struct OutStream {
     timestamp: u32,
 }
 
+/// What the receiver does with a packet: keep it as it is (plain RTP), hold it until the keys
+/// are known (an SRTP call before its answer), or unprotect it.
+enum Inbound {
+    Plain,
+    Waiting(Vec<(SocketAddr, Vec<u8>)>),
+    Srtp(SrtpStream),
+}
+
 pub struct RtpPeer {
     socket: Arc<UdpSocket>,
     received: Arc<Mutex<Vec<ReceivedPacket>>>,
+    /// Every packet as it came, before any SRTP.
+    raw: Arc<Mutex<Vec<ReceivedPacket>>>,
+    inbound: Arc<Mutex<Inbound>>,
+    /// Protects what is sent, on an SRTP call.
+    outbound: Mutex<Option<SrtpStream>>,
     target: Mutex<Option<SocketAddr>>,
     out: Mutex<OutStream>,
     receiver: JoinHandle<()>,
@@ -79,30 +98,36 @@ impl RtpPeer {
     pub async fn bind() -> io::Result<RtpPeer> {
         let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
         let received = Arc::new(Mutex::new(Vec::new()));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let inbound = Arc::new(Mutex::new(Inbound::Plain));
         let receiver = tokio::spawn({
             let socket = Arc::clone(&socket);
             let received = Arc::clone(&received);
+            let raw = Arc::clone(&raw);
+            let inbound = Arc::clone(&inbound);
             async move {
                 let mut buf = [0u8; 2048];
                 while let Ok((len, source)) = socket.recv_from(&mut buf).await {
-                    let Ok(rtp) = RtpReader::new(&buf[..len]) else {
+                    let Some(packet) = parse(source, &buf[..len]) else {
                         continue;
                     };
-                    lock(&received).push(ReceivedPacket {
-                        source,
-                        payload_type: rtp.payload_type(),
-                        marker: rtp.mark(),
-                        seq: rtp.sequence_number().into(),
-                        timestamp: rtp.timestamp(),
-                        ssrc: rtp.ssrc(),
-                        payload: rtp.payload().to_vec(),
-                    });
+                    lock(&raw).push(packet.clone());
+                    match &mut *lock(&inbound) {
+                        Inbound::Plain => lock(&received).push(packet),
+                        Inbound::Waiting(held) => held.push((source, buf[..len].to_vec())),
+                        Inbound::Srtp(srtp) => {
+                            lock(&received).extend(unprotect(srtp, source, &mut buf[..len]))
+                        }
+                    }
                 }
             }
         });
         Ok(RtpPeer {
             socket,
             received,
+            raw,
+            inbound,
+            outbound: Mutex::new(None),
             target: Mutex::new(None),
             out: Mutex::new(OutStream {
                 ssrc: 0x5EED_0001,
@@ -131,9 +156,47 @@ impl RtpPeer {
         explicit.or_else(|| lock(&self.received).first().map(|p| p.source))
     }
 
-    /// Everything received so far, in arrival order.
+    /// Everything received so far, in arrival order (decrypted, on an SRTP call).
     pub fn received(&self) -> Vec<ReceivedPacket> {
         lock(&self.received).clone()
+    }
+
+    /// Everything received so far as it came, SRTP still encrypted.
+    pub fn raw_received(&self) -> Vec<ReceivedPacket> {
+        lock(&self.raw).clone()
+    }
+
+    /// An SRTP call is being placed: hold what arrives until [`RtpPeer::start_srtp`].
+    pub fn expect_srtp(&self) {
+        *lock(&self.inbound) = Inbound::Waiting(Vec::new());
+    }
+
+    /// The answer came: send with `ours` (our offer's key), receive with `theirs` (the
+    /// answer's), and unprotect what was held meanwhile.
+    pub fn start_srtp(&self, suite: SrtpSuite, ours: &MasterKey, theirs: &MasterKey) {
+        *lock(&self.outbound) = Some(SrtpStream::outbound(suite, ours).expect("SRTP context"));
+        let mut srtp = SrtpStream::inbound(suite, theirs).expect("SRTP context");
+        let mut inbound = lock(&self.inbound);
+        if let Inbound::Waiting(held) = &mut *inbound {
+            let mut received = lock(&self.received);
+            for (source, mut packet) in held.drain(..) {
+                received.extend(unprotect(&mut srtp, source, &mut packet));
+            }
+        }
+        *inbound = Inbound::Srtp(srtp);
+    }
+
+    /// Sends `packet`, protected first on an SRTP call.
+    async fn send_packet(&self, mut packet: Vec<u8>, target: SocketAddr) -> io::Result<()> {
+        if let Some(srtp) = lock(&self.outbound).as_mut() {
+            let len = packet.len();
+            packet.resize(len + MAX_TRAILER, 0);
+            let protected = srtp
+                .protect(&mut packet, len)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            packet.truncate(protected);
+        }
+        self.socket.send_to(&packet, target).await.map(drop)
     }
 
     pub fn packet_count(&self) -> usize {
@@ -283,7 +346,7 @@ impl RtpPeer {
                 .build()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))?
         };
-        self.socket.send_to(&packet, target).await?;
+        self.send_packet(packet, target).await?;
         sleep(Duration::from_millis(20)).await;
         Ok(())
     }
@@ -310,7 +373,36 @@ impl RtpPeer {
                 .build()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))?
         };
-        self.socket.send_to(&packet, target).await.map(drop)
+        self.send_packet(packet, target).await
+    }
+}
+
+/// The fields of an RTP (or SRTP: the header is clear) datagram; `None` for anything else.
+fn parse(source: SocketAddr, datagram: &[u8]) -> Option<ReceivedPacket> {
+    let rtp = RtpReader::new(datagram).ok()?;
+    Some(ReceivedPacket {
+        source,
+        payload_type: rtp.payload_type(),
+        marker: rtp.mark(),
+        seq: rtp.sequence_number().into(),
+        timestamp: rtp.timestamp(),
+        ssrc: rtp.ssrc(),
+        payload: rtp.payload().to_vec(),
+    })
+}
+
+/// An SRTP datagram decrypted, or `None` (and a note on stderr) when it does not authenticate.
+fn unprotect(
+    srtp: &mut SrtpStream,
+    source: SocketAddr,
+    packet: &mut [u8],
+) -> Option<ReceivedPacket> {
+    match srtp.unprotect(packet) {
+        Ok(rtp) => parse(source, rtp),
+        Err(e) => {
+            eprintln!("rtp_peer: an SRTP packet from {source} was refused: {e}");
+            None
+        }
     }
 }
 

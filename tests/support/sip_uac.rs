@@ -449,6 +449,23 @@ impl Uac {
         self.send_raw(msg.as_bytes()).await;
     }
 
+    /// A NOTIFY of the transfer the server asked for by REFER (RFC 3515): `sipfrag` is its body,
+    /// e.g. `SIP/2.0 200 OK`; `event` its Event header (`refer` for a genuine one).
+    pub async fn notify(&mut self, event: &str, state: &str, sipfrag: &str) {
+        self.cseq += 1;
+        let event = format!("Event: {event}");
+        let state = format!("Subscription-State: {state}");
+        let msg = self.request(
+            "NOTIFY",
+            self.cseq,
+            &unique("z9hG4bK-ntf"),
+            &[&event, &state],
+            sipfrag,
+            "message/sipfrag",
+        );
+        self.send_raw(msg.as_bytes()).await;
+    }
+
     /// A re-INVITE in the dialog with an SDP offer.
     pub async fn reinvite(&mut self, sdp: &str) {
         self.cseq += 1;

@@ -45,7 +45,7 @@ DECODE = {
 PROMPTS = [
     "welcome", "rate_notice", "menu", "invalid_option", "enter_code", "invalid_code", "no_input",
     "mismatch", "new_password", "repeat_password", "goodbye", "anonymous", "too_many_attempts",
-    "system_busy",
+    "system_busy", "operator_offer", "agents_busy",
 ]
 DIGITS = [str(d) for d in range(10)]
 

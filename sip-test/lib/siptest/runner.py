@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from . import checks, sipp
 from .audio import load_clips
 from .scenarios import BY_NAME, SCENARIOS
-from .server import TRUSTED_PEER, OwnServer
+from .server import OPERATOR_URI, TRUSTED_PEER, OwnServer
 
 SIP_TEST = Path(__file__).resolve().parents[2]
 REPO = SIP_TEST.parent
@@ -102,25 +102,26 @@ def main(argv=None):
 
     logs = Path(args.logs) if args.logs else SIP_TEST / "logs" / datetime.now().strftime("%Y%m%d-%H%M%S")
     logs.mkdir(parents=True, exist_ok=True)
-    server = None
+    servers = {}
     if own:
-        overrides = dict(item.split("=", 1) for item in args.server_env if "=" in item)
-        server = OwnServer(args.hotline, Path(args.prompts).resolve(), SIP_TEST / "accounts.csv", logs / "server.log",
-                           tcp=args.transport == "tcp", **overrides)
-        try:
-            server.start()
-        except (RuntimeError, subprocess.CalledProcessError) as e:
-            detail = getattr(e, "stderr", "") or ""
-            print(f"sip-test/run: cannot start the server: {e} {detail.strip()}", file=sys.stderr)
-            server.stop()
+        servers = start_own_servers(args, scenarios, logs)
+        if servers is None:
             return 2
-        target, local_ip, trusted_ip, t1_ms = server.target, "127.0.0.1", TRUSTED_PEER, server.t1_ms
-        admin = server.admin
+        first = next(iter(servers.values()))
+        targets = {kind: server.target for kind, server in servers.items()}
+        local_ip, trusted_ip, t1_ms = "127.0.0.1", TRUSTED_PEER, first.t1_ms
+        # Passwords are reset only on the suite's node; every node's CDRs are read.
+        admin = (servers.get(False) or first).admin
+        cdr_admins = [server.admin for server in servers.values()]
+        where = ", ".join(f"127.0.0.1:{server.port}" + (f" ({OPERATOR_URI} for key 0)" if kind else "")
+                          for kind, server in servers.items())
         print(f"hotline sip-test: {len(scenarios)} scenario(s) over {args.transport.upper()} against our own "
-              f"server at 127.0.0.1:{server.port} (fresh database, accounts from sip-test/accounts.csv)")
+              f"server(s) at {where} "
+              f"(fresh databases, accounts from sip-test/accounts.csv)")
     else:
         host, _, port = args.target.rpartition(":")
         target = (socket.gethostbyname(host), int(port))
+        targets = {False: target, True: target}
         local_ip = args.local_ip or local_ip_towards(target[0])
         trusted_ip = args.trusted_ip or local_ip
         t1_ms = args.t1_ms or 500
@@ -129,15 +130,17 @@ def main(argv=None):
             def admin(*a, check=True):
                 return subprocess.run([str(args.hotline), "--config", args.config, *a], check=check,
                                       capture_output=True, text=True)
+        cdr_admins = [admin] if admin else []
         print(f"hotline sip-test: {len(scenarios)} scenario(s) against {args.target}.\n"
               f"  It expects the accounts of sip-test/accounts.csv; seed them with\n"
               f"    hotline --config <its config> accounts import sip-test/accounts.csv\n"
               f"  and defaults for ivr.*, billing.* and security.*; cancel_before_answer needs "
-              f"sip.answer_delay_ms >= 1000,\n  pai_from_trusted_peer needs {trusted_ip} in sip.trusted_peers.")
+              f"sip.answer_delay_ms >= 1000,\n  pai_from_trusted_peer needs {trusted_ip} in sip.trusted_peers, "
+              f"transfer_* need ivr.operator_uri = \"{OPERATOR_URI}\".")
         if admin is None:
             print("  No --config: CDRs and passwords are not checked, only SIP and what was heard.")
 
-    ctx = SimpleNamespace(target=target, local_ip=local_ip, trusted_ip=trusted_ip, transport=args.transport,
+    ctx = SimpleNamespace(targets=targets, local_ip=local_ip, trusted_ip=trusted_ip, transport=args.transport,
                           hotline=Path(args.hotline), scenarios_dir=SIP_TEST / "scenarios",
                           clips=load_clips(args.prompts))
     started = time.monotonic()
@@ -145,12 +148,12 @@ def main(argv=None):
         with ThreadPoolExecutor(max_workers=len(scenarios)) as pool:
             runs = list(pool.map(lambda s: _run_one(s, ctx, logs / s.name), scenarios))
     finally:
-        if server:
+        for server in servers.values():
             server.stop()
     cdrs = None
     if admin is not None:
-        time.sleep(0 if server else 1)  # a target closes its CDRs just after the last BYE
-        cdrs = checks.read_cdrs(admin("cdr", "export").stdout)
+        time.sleep(0 if servers else 1)  # a target closes its CDRs just after the last BYE
+        cdrs = [row for cdr_admin in cdr_admins for row in checks.read_cdrs(cdr_admin("cdr", "export").stdout)]
 
     def verifies(code, password):
         return admin("accounts", "check-password", "--code", code, "--password", password,
@@ -171,15 +174,40 @@ def main(argv=None):
     if failed:
         print(f"SIPp logs of the failed scenarios: {logs}")
     else:
-        if server:
-            (logs / "server.log").unlink(missing_ok=True)
+        for server in servers.values():
+            server.log_path.unlink(missing_ok=True)
         try:
             logs.rmdir()
         except OSError:
             pass
-    if server:
+    for server in servers.values():
         server.cleanup()
     return 1 if failed else 0
+
+
+def start_own_servers(args, scenarios, logs):
+    """Our own servers, keyed by whether they offer an agent: the suite's node for the ordinary
+    scenarios, and one with ivr.operator_uri set for the transfer scenarios (each only when a
+    selected scenario needs it). `--server-env` applies to both, last. None if one failed."""
+    overrides = dict(item.split("=", 1) for item in args.server_env if "=" in item)
+    prompts, accounts = Path(args.prompts).resolve(), SIP_TEST / "accounts.csv"
+    servers = {}
+    for operator in sorted({s.operator for s in scenarios}):
+        settings = {"HOTLINE_IVR__OPERATOR_URI": OPERATOR_URI} if operator else {}
+        settings.update(overrides)
+        log = logs / ("server-operator.log" if operator else "server.log")
+        servers[operator] = OwnServer(args.hotline, prompts, accounts, log, tcp=args.transport == "tcp",
+                                      **settings)
+    for server in servers.values():
+        try:
+            server.start()
+        except (RuntimeError, subprocess.CalledProcessError) as e:
+            detail = getattr(e, "stderr", "") or ""
+            print(f"sip-test/run: cannot start the server: {e} {detail.strip()}", file=sys.stderr)
+            for started in servers.values():
+                started.stop()
+            return None
+    return servers
 
 
 def _run_one(scenario, ctx, workdir):

@@ -30,6 +30,9 @@ class Scenario:
     no_default_behaviour: bool = False
     # The keys go into keys.pcap as tones in the audio (`dtmf-pcap --inband`), not as events.
     inband: bool = False
+    # Served by the node with ivr.operator_uri set ("press 0 for an agent"); the others by a
+    # node without it, so that they hear the menu and the mismatch sentence as they are by default.
+    operator: bool = False
     # Extra check by name (see checks.py).
     special: str = None
     # Wall-clock bound for the whole scenario, seconds.
@@ -72,6 +75,11 @@ SCENARIOS = [
     Scenario("dtmf_play_dtmf_pt96", ["reset"], billed=1, heard=["enter_code"] + PASSWORD,
              password=True),
     Scenario("dtmf_sipp_pcaps", ["reset"], billed=1, heard=["enter_code"] + PASSWORD, password=True),
+    # Issue 11 item 7: key 0 at the menu transfers by REFER; the NOTIFYs decide. The 0 cuts the
+    # welcome short, so nothing is heard in full before the transfer.
+    Scenario("transfer_accepted", ["transferred"], billed=1, operator=True),
+    Scenario("transfer_refused", ["transfer_failed"], billed=1, heard=["agents_busy", "goodbye"],
+             operator=True),
 ]
 
 BY_NAME = {s.name: s for s in SCENARIOS}

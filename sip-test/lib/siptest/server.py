@@ -16,6 +16,9 @@ from pathlib import Path
 ANSWER_DELAY_MS = 1000
 T1_MS = 100
 TRUSTED_PEER = "127.0.0.2"
+# Where the node serving the transfer scenarios sends its REFERs (ivr.operator_uri); the
+# scenarios check the Refer-To against it.
+OPERATOR_URI = "sip:agents@127.0.0.1"
 
 
 def free_udp_port(ip="127.0.0.1", tcp_too=False):

@@ -94,7 +94,8 @@ def run(scenario, ctx, workdir):
     if ctx.transport == "tcp":
         # One TCP connection per call, as phones have; [transport] in the scenarios follows.
         command += ["-t", "t1"]
-    command.append(f"{ctx.target[0]}:{ctx.target[1]}")
+    target = ctx.targets[scenario.operator]
+    command.append(f"{target[0]}:{target[1]}")
     (workdir / "command.txt").write_text(" ".join(command) + "\n")
     started = time.monotonic()
     with open(workdir / "sipp.out", "w") as out:

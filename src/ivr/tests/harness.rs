@@ -57,6 +57,8 @@ pub struct Call {
     pub outcomes: Vec<Outcome>,
     pub hangups: Vec<Duration>,
     pub caller_checks: usize,
+    /// How many times the flow asked for a transfer; the test answers with `Event::Transfer`.
+    pub transfers: usize,
     pub verified: Vec<AccountKey>,
     /// `Debug` of every action, to check that nothing secret is printable.
     pub debug_log: Vec<String>,
@@ -81,6 +83,7 @@ impl Call {
             outcomes: Vec::new(),
             hangups: Vec::new(),
             caller_checks: 0,
+            transfers: 0,
             verified: Vec::new(),
             debug_log: Vec::new(),
             locked_out: false,
@@ -100,6 +103,18 @@ impl Call {
         Call::new(
             FlowConfig {
                 entry: Entry::Code,
+                ..FlowConfig::default()
+            },
+            Some("0912345678"),
+        )
+    }
+
+    /// An agent to transfer to, default settings otherwise, a known caller. to transfer to, default settings, a known caller.
+    pub fn with_operator(entry: Entry) -> Call {
+        Call::new(
+            FlowConfig {
+                entry,
+                offer_operator: true,
                 ..FlowConfig::default()
             },
             Some("0912345678"),
@@ -156,6 +171,7 @@ impl Call {
                 self.verified.push(key);
                 answers.push_back(Event::Verified(self.answer.verification()));
             }
+            Action::Transfer => self.transfers += 1,
             Action::Outcome(outcome) => self.outcomes.push(outcome),
             Action::Hangup => {
                 self.hangups.push(self.now);

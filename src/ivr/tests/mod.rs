@@ -5,5 +5,6 @@ mod harness;
 mod code;
 mod hangup;
 mod menu;
+mod operator;
 mod random;
 mod verify;

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::domain::{Digit, Outcome, Password, PhoneNumber, PlaybackId};
-use crate::ivr::{Action, Entry, Event, Flow, FlowConfig, TimerId, Verification};
+use crate::ivr::{Action, Entry, Event, Flow, FlowConfig, TimerId, TransferReport, Verification};
 
 /// xorshift64*: deterministic, so a failure names the seed that reproduces it.
 struct Rng(u64);
@@ -31,10 +31,10 @@ fn random_event(rng: &mut Rng, last_play: u32) -> Event {
         0 => Event::Answered,
         1..=7 => Event::Digit(random_key(rng)),
         8 | 9 => Event::PlaybackFinished(PlaybackId(last_play.saturating_sub(rng.below(2) as u32))),
-        10 => Event::TimerFired(if rng.below(2) == 0 {
-            TimerId::FirstDigit
-        } else {
-            TimerId::InterDigit
+        10 => Event::TimerFired(match rng.below(3) {
+            0 => TimerId::FirstDigit,
+            1 => TimerId::InterDigit,
+            _ => TimerId::Transfer,
         }),
         11 => Event::CallerChecked {
             locked_out: rng.below(4) == 0,
@@ -47,6 +47,11 @@ fn random_event(rng: &mut Rng, last_play: u32) -> Event {
         }),
         13 => Event::PlaybackFinished(PlaybackId(rng.next() as u32)),
         14 if rng.below(20) == 0 => Event::HungUp,
+        14 => Event::Transfer(match rng.below(3) {
+            0 => TransferReport::Trying,
+            1 => TransferReport::Succeeded,
+            _ => TransferReport::Failed,
+        }),
         _ => Event::Digit(Digit::D8),
     }
 }
@@ -72,6 +77,8 @@ fn random_config(rng: &mut Rng) -> FlowConfig {
         inter_digit_timeout: Duration::from_millis(rng.below(10_000)),
         menu_tries: rng.below(6) as u32,
         code_tries: rng.below(6) as u32,
+        offer_operator: rng.below(2) == 0,
+        transfer_timeout: Duration::from_millis(rng.below(20_000)),
     }
 }
 
