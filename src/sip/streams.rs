@@ -60,7 +60,7 @@ pub async fn bind_listeners(cfg: &SipConfig) -> Result<Listeners, ListenError> {
     let tls = match &cfg.tls {
         Some(settings) => {
             let config = tls::server_config(&settings.certificate, &settings.private_key)?;
-            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            let acceptor = TlsAcceptor::from(config);
             Some(bind(settings.listen, Security::Tls(acceptor)).await?)
         }
         None => None,
