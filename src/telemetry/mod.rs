@@ -128,7 +128,7 @@ fn describe() {
     );
     describe_counter!(
         RTP_DROPPED,
-        "RTP packets dropped by strict or symmetric RTP."
+        "RTP packets dropped: from a source strict or symmetric RTP refuses, or SRTP that fails authentication or replay checks."
     );
     describe_histogram!(
         RTP_LATENESS,
