@@ -17,13 +17,15 @@
 
 use crate::domain::Digit;
 
-/// Agreeing blocks that confirm a press. Blocks start every 5 ms and span 20 ms: 5 blocks need at
-/// least 35 ms of tone, so a 20 ms tone never passes and a 40 ms one always does.
+/// Agreeing blocks that confirm a press. Blocks start every 5 ms and span 20 ms, and one is heard
+/// only if the tone fills at least 60 % of it (the energy ratio): a 20 ms tone fills at most 4
+/// blocks that far, so it never passes; a 40 ms tone fills at least 7, so it always does.
 pub const CONFIRM_BLOCKS: u32 = 5;
 /// The window, in blocks, that the agreeing blocks must fall in (40 ms of block starts): up to
 /// three masked blocks may sit among the five.
 pub const CONFIRM_WINDOW: u32 = 8;
-/// Blocks with the held tones gone that end a press (any 40 ms pause gives at least 9).
+/// Blocks with the held tones gone that end a press. Any 40 ms pause gives at least 7: the blocks
+/// less than half filled by a tone.
 pub const RELEASE_BLOCKS: u32 = 5;
 
 /// A block in which the held pair keeps at least this share of the press's level (−6 dB) still
