@@ -121,7 +121,6 @@ struct Quarter {
 /// Why a block was not heard as a digit: names each check, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Miss {
-    Quiet,
     NotDominant,
     OffFrequency,
     TooWeak,
@@ -243,11 +242,17 @@ impl InbandDetector {
 
     /// The current block's verdict, and the level of the pair the timing rules follow.
     fn judge_block(&self) -> Block {
-        let heard = classify(&self.probes, &self.quarters).ok();
-        let pair_power = match heard.or(self.debounce.held()) {
-            Some(digit) => pair_power(&self.probes, &self.quarters, digit),
-            None => 0.0,
+        // Quieter than the weakest tone we accept: no press here, and none still sounding.
+        let Some(groups) = Groups::measure(&self.probes, &self.quarters) else {
+            return Block {
+                heard: None,
+                pair_power: 0.0,
+            };
         };
+        let heard = classify(&self.probes, &self.quarters, &groups).ok();
+        let pair_power = heard
+            .or(self.debounce.held())
+            .map_or(0.0, |digit| groups.pair_power(digit));
         Block { heard, pair_power }
     }
 }
@@ -330,36 +335,52 @@ fn dominant(powers: &[f64; 4]) -> Option<usize> {
     clear.then_some(best)
 }
 
-/// Power of `digit`'s two tones at their nominal frequencies, if each is the strongest of its
-/// group (0 otherwise): is a press still sounding under whatever masks it?
-fn pair_power(probes: &Probes, quarters: &[Quarter; QUARTERS], digit: Digit) -> f64 {
-    let (r, c) = position(digit);
-    let powers = |first: usize| -> [f64; 4] {
-        std::array::from_fn(|i| coherent_power(probes, quarters, first + i))
-    };
-    let (rows, cols) = (powers(0), powers(4));
-    let strongest = |p: &[f64; 4], i: usize| p.iter().all(|&x| x <= p[i]);
-    if strongest(&rows, r) && strongest(&cols, c) {
-        rows[r] + cols[c]
-    } else {
-        0.0
+/// A block's energy and its power at each nominal row and column frequency.
+struct Groups {
+    /// Mean power of the block.
+    total: f64,
+    rows: [f64; 4],
+    cols: [f64; 4],
+}
+
+impl Groups {
+    /// None when the whole block is quieter than the weakest tone we accept.
+    fn measure(probes: &Probes, quarters: &[Quarter; QUARTERS]) -> Option<Groups> {
+        let total = quarters.iter().map(|q| q.energy).sum::<f64>() / BLOCK as f64;
+        if total < tone_power(MIN_TONE_DBM0) {
+            return None;
+        }
+        let powers = |first: usize| -> [f64; 4] {
+            std::array::from_fn(|i| coherent_power(probes, quarters, first + i))
+        };
+        Some(Groups {
+            total,
+            rows: powers(0),
+            cols: powers(4),
+        })
+    }
+
+    /// Power of `digit`'s two tones if each is the strongest of its group (0 otherwise): is a
+    /// press still sounding under whatever masks it?
+    fn pair_power(&self, digit: Digit) -> f64 {
+        let (r, c) = position(digit);
+        let strongest = |p: &[f64; 4], i: usize| p.iter().all(|&x| x <= p[i]);
+        if strongest(&self.rows, r) && strongest(&self.cols, c) {
+            self.rows[r] + self.cols[c]
+        } else {
+            0.0
+        }
     }
 }
 
-/// One block's verdict.
-fn classify(probes: &Probes, quarters: &[Quarter; QUARTERS]) -> Result<Digit, Miss> {
-    let total = quarters.iter().map(|q| q.energy).sum::<f64>() / BLOCK as f64;
+/// One block's verdict, past the quiet check ([`Groups::measure`]).
+fn classify(
+    probes: &Probes,
+    quarters: &[Quarter; QUARTERS],
+    groups: &Groups,
+) -> Result<Digit, Miss> {
     let min_tone = tone_power(MIN_TONE_DBM0);
-    if total < min_tone {
-        return Err(Miss::Quiet);
-    }
-    let mut rows = [0.0; 4];
-    let mut cols = [0.0; 4];
-    for i in 0..4 {
-        rows[i] = coherent_power(probes, quarters, i);
-        cols[i] = coherent_power(probes, quarters, i + 4);
-    }
-    let (Some(r), Some(c)) = (dominant(&rows), dominant(&cols)) else {
+    let (Some(r), Some(c)) = (dominant(&groups.rows), dominant(&groups.cols)) else {
         return Err(Miss::NotDominant);
     };
     let row = fit(probes, quarters, r);
@@ -375,7 +396,7 @@ fn classify(probes: &Probes, quarters: &[Quarter; QUARTERS]) -> Result<Digit, Mi
     {
         return Err(Miss::Twist);
     }
-    if row.power + col.power < MIN_TONE_FRACTION * total {
+    if row.power + col.power < MIN_TONE_FRACTION * groups.total {
         return Err(Miss::NotTonal);
     }
     let gap = db(MIN_HARMONIC_GAP_DB);
