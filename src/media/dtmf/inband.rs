@@ -17,9 +17,9 @@
 //!   energy; and no strong second harmonic (speech is full of harmonics, DTMF has none).
 //! * **Over time** ([`debounce`]) a press is *confirmed* once [`CONFIRM_BLOCKS`] of the last
 //!   [`CONFIRM_WINDOW`] blocks agree (40 ms tones always pass, 20 ms never can; the window lets a
-//!   press through speech that masks a few of its blocks), reported once,
-//!   and *released* after [`RELEASE_BLOCKS`] blocks with its tones gone, so a 40 ms pause separates
-//!   two presses of the same key.
+//!   press through speech that masks a few of its blocks), reported once, and *released* after
+//!   [`RELEASE_BLOCKS`] blocks with its tones gone, so a 40 ms pause separates two presses of the
+//!   same key while speech masking a press does not split it.
 
 mod debounce;
 
