@@ -57,8 +57,9 @@ pub const RELATIVE_PEAK_DB: f64 = 8.0;
 /// fills only part of a block carries about that part, which also keeps short blips out. It was
 /// 75 %: a syllable of our prompt 10 dB (mean power) under the tones is louder than that mean and
 /// pushed the pair's share below 75 % in one block in 17. At 60 % a few blocks of speech pass
-/// every check (talk-off margin: 6 false digits at 1 agreeing block, 2 at 2, none from 3 on,
-/// where 75 % had none even at 1; the service needs 5) — the price of hearing barge-in.
+/// every check — the price of hearing barge-in: our prompts still pass none, but the espeak-ng
+/// corpus would give 2 false digits to a detector confirming after 1 block, 1 after 2 and none
+/// from 3 on (75 % gave none even at 1); the service confirms after 5.
 pub const MIN_TONE_FRACTION: f64 = 0.6;
 /// A tone's second harmonic must be at least this far below it.
 pub const MIN_HARMONIC_GAP_DB: f64 = 12.0;
