@@ -124,3 +124,49 @@ impl Debouncer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `blocks` through a fresh debouncer: 'k' heard key 5 at power 1, 'm' masked (not
+    /// heard, the pair still at power 1), '.' the tones gone, 'x' key 9 heard.
+    fn run(blocks: &str) -> Vec<Digit> {
+        let mut debouncer = Debouncer::new(CONFIRM_BLOCKS);
+        blocks
+            .chars()
+            .filter_map(|c| {
+                let (heard, pair_power) = match c {
+                    'k' => (Some(Digit::D5), 1.0),
+                    'm' => (None, 1.0),
+                    'x' => (Some(Digit::D9), 1.0),
+                    _ => (None, 0.0),
+                };
+                debouncer.track(Block { heard, pair_power })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn five_agreeing_blocks_in_the_window_confirm_once() {
+        assert_eq!(run("kkkkk....."), [Digit::D5]);
+        assert_eq!(run("kk.k.kk..."), [Digit::D5]);
+        assert_eq!(run("kkkk......"), []);
+        // Spread wider than the window: never five within eight.
+        assert_eq!(run("k..k..k..k..k"), []);
+    }
+
+    #[test]
+    fn another_digit_restarts_the_count() {
+        assert_eq!(run("kkkxkk....."), []);
+        assert_eq!(run("kkkxxxxx..."), [Digit::D9]);
+    }
+
+    #[test]
+    fn a_masked_stretch_does_not_split_a_press() {
+        assert_eq!(run("kkkkkmmmmmmmmkkkkkk....."), [Digit::D5]);
+        assert_eq!(run("kkkkk.....kkkkk....."), [Digit::D5, Digit::D5]);
+        // Four blocks with the tones gone are a dropout, not a pause.
+        assert_eq!(run("kkkkk....kkkkk....."), [Digit::D5]);
+    }
+}
