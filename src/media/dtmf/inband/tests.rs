@@ -294,3 +294,16 @@ fn a_5_ms_dropout_inside_a_press_does_not_double_it() {
         assert_eq!(detect(&audio), [Digit::D3], "offset {offset}");
     }
 }
+
+/// Q.24 asks a detector to bridge interruptions of up to 10 ms; the hold does, at any alignment.
+#[test]
+fn a_10_ms_dropout_inside_a_press_does_not_double_it() {
+    for offset in 0..40 {
+        let mut audio = vec![0i16; 480 + offset];
+        audio.extend(tone(Digit::D3, 60, &ToneShape::default()));
+        audio.extend(silence(10));
+        audio.extend(tone(Digit::D3, 60, &ToneShape::default()));
+        audio.extend(silence(60));
+        assert_eq!(detect(&audio), [Digit::D3], "offset {offset}");
+    }
+}
