@@ -5,11 +5,12 @@
 
 pub mod keys;
 pub mod libsrtp;
+pub mod stream;
 
 use serde::{Deserialize, Serialize};
 
 pub use keys::{MasterKey, SrtpKeys, SrtpSuite};
-pub use libsrtp::{SrtpError, SrtpStream};
+pub use stream::{SrtpError, SrtpStream};
 
 /// `media.srtp`: whether calls are encrypted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
