@@ -51,8 +51,9 @@ pub enum SrtpError {
 /// ours, the inbound one is whatever the caller picks.
 pub struct SrtpStream {
     context: Context,
-    /// Inbound only: how packets with an SSRC not yet authenticated are checked.
-    newcomers: Option<Newcomers>,
+    /// Inbound only: how packets with an SSRC not yet authenticated are checked. Boxed: a
+    /// second context and the key, which every session would otherwise carry inline.
+    newcomers: Option<Box<Newcomers>>,
 }
 
 /// The crate's context keeps state for an SSRC as soon as it is shown a packet with it, before
@@ -81,13 +82,13 @@ impl SrtpStream {
     pub fn inbound(suite: SrtpSuite, key: &MasterKey) -> Result<SrtpStream, SrtpError> {
         Ok(SrtpStream {
             context: context(suite, key)?,
-            newcomers: Some(Newcomers {
+            newcomers: Some(Box::new(Newcomers {
                 suite,
                 key: key.clone(),
                 probe: context(suite, key)?,
                 failures: 0,
                 authenticated: HashSet::new(),
-            }),
+            })),
         })
     }
 
