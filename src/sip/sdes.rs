@@ -62,7 +62,8 @@ fn parse_crypto(value: &str) -> Option<OfferedCrypto> {
     })
 }
 
-/// `WSH=<n>`, the replay window a sender suggests, is only a hint (§6.3.7); libsrtp keeps 128.
+/// `WSH=<n>`, the replay window a sender suggests, is only a hint (§6.3.7); we keep
+/// 128, as libsrtp does.
 fn is_harmless_session_parameter(parameter: &str) -> bool {
     parameter.starts_with("WSH=")
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use hotline::domain::{Clip, Digit};
 use hotline::media::dtmf::tone;
-use hotline::media::srtp::libsrtp::MAX_TRAILER;
+use hotline::media::srtp::stream::MAX_TRAILER;
 use hotline::media::srtp::{MasterKey, SrtpStream, SrtpSuite};
 use hotline::media::{Codec, Frame, PromptLibrary, TelephoneEvent};
 use rtp_rs::{RtpPacketBuilder, RtpReader};

@@ -1,15 +1,15 @@
 //! SRTP (RFC 3711) for calls whose offer carried SDES keys (RFC 4568): the keys ([`keys`]) and
-//! the per-call protection of what we send and what we receive ([`libsrtp`], a safe wrapper
-//! around libsrtp2). The SDP side — which `a=crypto` line to take, what to answer — is
+//! the per-call protection of what we send and what we receive ([`stream`], on the pure-Rust
+//! `webrtc-srtp`). The SDP side — which `a=crypto` line to take, what to answer — is
 //! `crate::sip::sdes`.
 
 pub mod keys;
-pub mod libsrtp;
+pub mod stream;
 
 use serde::{Deserialize, Serialize};
 
 pub use keys::{MasterKey, SrtpKeys, SrtpSuite};
-pub use libsrtp::{SrtpError, SrtpStream};
+pub use stream::{SrtpError, SrtpStream};
 
 /// `media.srtp`: whether calls are encrypted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
